@@ -1,0 +1,914 @@
+/**
+ * The `x-sync` block of the user's compose files: read it from every file (YAML with anchors
+ * and merge keys), interpolate it as compose does, merge the blocks in `-f` order while
+ * remembering which file set each key, then validate it into a typed `SyncConfig` whose
+ * errors are one line each: file, key path, what is wrong, what to do.
+ */
+import { statSync } from 'node:fs'
+import { homedir } from 'node:os'
+import path from 'node:path'
+
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { closest, distance } from 'fastest-levenshtein'
+import { parseAllDocuments, type YAMLError } from 'yaml'
+
+import { ConfigError, type ConfigIssue } from '../lib/errors.js'
+import { xsyncSchema } from './xsync-schema.js'
+import type {
+  ExcludeType,
+  InitialDirection,
+  Owner,
+  Prefer,
+  StrategyName,
+  SyncConfig,
+  SyncSpec,
+} from './types.js'
+
+export type Env = Record<string, string | undefined>
+
+/** The merged, interpolated `x-sync` block, before validation. */
+export interface RawXSync {
+  value: unknown
+  /** The file that last set this key path (e.g. `x-sync.syncs.app.src`), or its nearest parent. */
+  origin(path: string): string
+  /** The files that had an `x-sync` block, in merge order (orders issues); optional for callers building one by hand. */
+  files?: readonly string[]
+}
+
+// ---------------------------------------------------------------------------------------------
+// .env
+
+/**
+ * Parses a compose `.env` file. Values of `env` win over the file's own earlier variables when
+ * interpolating, as in compose; the result holds only the file's variables.
+ */
+export function parseDotEnv(text: string, env: Env = {}): Record<string, string> {
+  const vars: Record<string, string> = {}
+  const lookup: Lookup = (name) => ownValue(env, name) ?? ownValue(vars, name)
+  const src = text.replace(/\r\n?/g, '\n')
+  let pos = 0
+  let lineNo = 1
+  while (pos < src.length) {
+    const eol = src.indexOf('\n', pos)
+    const line = src.slice(pos, eol === -1 ? src.length : eol)
+    let next = eol === -1 ? src.length : eol + 1
+    const trimmed = line.trim()
+    const assign = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(?:=\s*(.*))?$/.exec(line)
+    const key = assign?.[1]
+    const rest = assign?.[2]
+    if (trimmed === '' || trimmed.startsWith('#')) {
+      // blank line or comment
+    } else if (key === undefined) {
+      throw new Error(`line ${lineNo}: expected KEY=VALUE, got "${trimmed}"`)
+    } else if (rest === undefined) {
+      // A bare `KEY` passes the variable through from the environment, if it is set.
+      const inherited = ownValue(env, key)
+      if (inherited !== undefined) setOwn(vars, key, inherited)
+    } else if (rest.startsWith('"') || rest.startsWith("'")) {
+      // Quoted values may span lines: scan from the opening quote to the closing one.
+      const quote = rest[0]
+      let i = pos + line.length - rest.length + 1
+      let raw = ''
+      for (; i < src.length && src[i] !== quote; i++) {
+        // Keep escapes for unescapeDouble; skipping the escaped char keeps \" from closing.
+        if (src[i] === '\\' && i + 1 < src.length) raw += src[i++]
+        raw += src[i]
+      }
+      if (i >= src.length) throw new Error(`line ${lineNo}: unterminated ${quote} quote`)
+      const tailEnd = src.indexOf('\n', i)
+      next = tailEnd === -1 ? src.length : tailEnd + 1
+      const tail = src.slice(i + 1, tailEnd === -1 ? src.length : tailEnd).trim()
+      if (tail !== '' && !tail.startsWith('#')) {
+        throw new Error(`line ${lineNo}: unexpected "${tail}" after the closing quote`)
+      }
+      setOwn(
+        vars,
+        key,
+        quote === "'" ? raw.replace(/\\'/g, "'") : expand(unescapeDouble(raw), lookup),
+      )
+    } else {
+      // An inline comment needs a space before the `#`, so `a#b` stays a value.
+      setOwn(vars, key, expand(rest.replace(/(^|\s)#.*$/, '').trim(), lookup))
+    }
+    lineNo += src.slice(pos, next).split('\n').length - 1
+    pos = next
+  }
+  return vars
+}
+
+/** Shell escapes of double-quoted .env values; `\$` stays a literal dollar through interpolation. */
+function unescapeDouble(raw: string): string {
+  const map: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"', $: '$$' }
+  return raw.replace(/\\(.)/gs, (whole, c: string) => map[c] ?? whole)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interpolation
+
+const NAME = /^[_a-zA-Z][_a-zA-Z0-9]*/
+
+/**
+ * Compose's interpolation: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+ * `${VAR:?message}`, `${VAR?message}`, `${VAR:+alt}`, `${VAR+alt}`, `$$`. Defaults and
+ * alternatives may nest (`${A:-${B}}`). An unset variable without default becomes "", as in
+ * compose. Throws on a missing required variable or a malformed `${...}`.
+ */
+export function interpolate(value: string, env: Env): string {
+  return expand(value, (name) => ownValue(env, name))
+}
+
+type Lookup = (name: string) => string | undefined
+
+function expand(value: string, env: Lookup): string {
+  let out = ''
+  let i = 0
+  while (i < value.length) {
+    const dollar = value.indexOf('$', i)
+    if (dollar === -1) {
+      out += value.slice(i)
+      break
+    }
+    out += value.slice(i, dollar)
+    const next = value[dollar + 1]
+    if (next === '$') {
+      out += '$'
+      i = dollar + 2
+    } else if (next === '{') {
+      const end = closingBrace(value, dollar + 2)
+      if (end === -1) throw invalidTemplate(value.slice(dollar))
+      out += substitute(value.slice(dollar + 2, end), env, value.slice(dollar, end + 1))
+      i = end + 1
+    } else {
+      const name = NAME.exec(value.slice(dollar + 1))?.[0]
+      // A `$` not followed by a name is literal text, as in compose (`cost: 5$`).
+      out += name === undefined ? '$' : (env(name) ?? '')
+      i = dollar + 1 + (name?.length ?? 0)
+    }
+  }
+  return out
+}
+
+function closingBrace(value: string, from: number): number {
+  let depth = 1
+  for (let i = from; i < value.length; i++) {
+    const c = value[i]
+    if (c === '$' && value[i + 1] === '$') i++
+    else if (c === '$' && value[i + 1] === '{') {
+      depth++
+      i++
+    } else if (c === '}' && --depth === 0) return i
+  }
+  return -1
+}
+
+function substitute(body: string, env: Lookup, whole: string): string {
+  const match = /^([_a-zA-Z][_a-zA-Z0-9]*)(?:(:?[-?+])([\s\S]*))?$/.exec(body)
+  const name = match?.[1]
+  if (!match || name === undefined) throw invalidTemplate(whole)
+  const op = match[2]
+  const arg = match[3] ?? ''
+  const current = env(name)
+  const set = current !== undefined
+  const nonEmpty = set && current !== ''
+  switch (op) {
+    case undefined:
+      return current ?? ''
+    case ':-':
+      return nonEmpty ? current : expand(arg, env)
+    case '-':
+      return set ? current : expand(arg, env)
+    case ':?':
+    case '?': {
+      if (op === ':?' ? nonEmpty : set) return current ?? ''
+      const message = expand(arg, env)
+      throw new Error(
+        `required variable ${name} is missing a value${message ? `: ${message}` : ''}`,
+      )
+    }
+    case ':+':
+      return nonEmpty ? expand(arg, env) : ''
+    case '+':
+      return set ? expand(arg, env) : ''
+    default:
+      throw invalidTemplate(whole)
+  }
+}
+
+/** Own keys only, so `constructor` and friends never resolve through the prototype. */
+function ownValue(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+): string | undefined {
+  return Object.hasOwn(env, name) ? env[name] : undefined
+}
+
+function invalidTemplate(text: string): Error {
+  return new Error(`invalid interpolation format "${text}": you may need to escape $ as $$`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and merging
+
+/**
+ * Reads the `x-sync` block of each compose file, interpolates its strings from `env`, and
+ * deep-merges the blocks in file order (maps key by key; scalars and lists replace). Returns
+ * undefined when no file has one. Throws ConfigError on YAML syntax or interpolation errors.
+ */
+export function readXSync(
+  files: readonly { path: string; text: string }[],
+  env: Env,
+): RawXSync | undefined {
+  const issues: ConfigIssue[] = []
+  const origins = new Map<string, string>()
+  const withBlock: string[] = []
+  let merged: unknown
+  let found = false
+  for (const file of files) {
+    for (const doc of parseAllDocuments(file.text, { merge: true, prettyErrors: true })) {
+      const error = doc.errors[0]
+      if (error) {
+        issues.push({ file: file.path, path: '', message: yamlErrorMessage(error) })
+        break
+      }
+      let top: unknown
+      try {
+        top = doc.toJS({ maxAliasCount: 1000 })
+      } catch (cause) {
+        // An alias bomb ("billion laughs") is refused while resolving, not while parsing.
+        const message = cause instanceof Error ? cause.message : String(cause)
+        issues.push({ file: file.path, path: '', message: `invalid YAML: ${message}` })
+        break
+      }
+      if (!isMap(top) || !Object.hasOwn(top, ROOT)) continue
+      const block = interpolateTree(top[ROOT], [], env, (keyPath, message) =>
+        issues.push({ file: file.path, path: keyPath, message }),
+      )
+      merged = found
+        ? mergeValue(merged, block, [], file.path, origins)
+        : recordOrigins(block, [], file.path, origins)
+      found = true
+      if (!withBlock.includes(file.path)) withBlock.push(file.path)
+    }
+  }
+  if (issues.length > 0) {
+    throw new ConfigError(
+      sortIssues(
+        issues,
+        files.map((f) => f.path),
+      ),
+    )
+  }
+  if (!found) return undefined
+  const fallback = withBlock.at(-1) ?? ''
+  return {
+    value: merged,
+    files: withBlock,
+    origin: (keyPath) => {
+      for (let p: string | undefined = keyPath; p !== undefined; p = parentPath(p)) {
+        const file = origins.get(p)
+        if (file !== undefined) return file
+      }
+      return fallback
+    },
+  }
+}
+
+const ROOT = 'x-sync'
+
+function yamlErrorMessage(error: YAMLError): string {
+  // The yaml package appends a code frame after the first line; one line is the rule here.
+  const first = (error.message.split('\n')[0] ?? '')
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/:$/, '')
+  const pos = error.linePos?.[0]
+  return `invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${first}`
+}
+
+function interpolateTree(
+  value: unknown,
+  segments: readonly (string | number)[],
+  env: Env,
+  report: (keyPath: string, message: string) => void,
+): unknown {
+  if (typeof value === 'string') {
+    try {
+      return interpolate(value, env)
+    } catch (error) {
+      report(formatKeyPath(segments), error instanceof Error ? error.message : String(error))
+      return value
+    }
+  }
+  if (Array.isArray(value)) {
+    return value.map((item: unknown, i) => interpolateTree(item, [...segments, i], env, report))
+  }
+  if (isMap(value)) {
+    const copy: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) {
+      setOwn(copy, key, interpolateTree(item, [...segments, key], env, report))
+    }
+    return copy
+  }
+  return value
+}
+
+function mergeValue(
+  base: unknown,
+  over: unknown,
+  segments: readonly (string | number)[],
+  file: string,
+  origins: Map<string, string>,
+): unknown {
+  if (isMap(base) && isMap(over)) {
+    origins.set(formatKeyPath(segments), file)
+    const result: Record<string, unknown> = { ...base }
+    for (const [key, item] of Object.entries(over)) {
+      const child = [...segments, key]
+      setOwn(
+        result,
+        key,
+        Object.hasOwn(base, key)
+          ? mergeValue(base[key], item, child, file, origins)
+          : recordOrigins(item, child, file, origins),
+      )
+    }
+    return result
+  }
+  const keyPath = formatKeyPath(segments)
+  for (const known of [...origins.keys()]) {
+    if (isDescendant(known, keyPath)) origins.delete(known)
+  }
+  return recordOrigins(over, segments, file, origins)
+}
+
+function recordOrigins(
+  value: unknown,
+  segments: readonly (string | number)[],
+  file: string,
+  origins: Map<string, string>,
+): unknown {
+  origins.set(formatKeyPath(segments), file)
+  if (Array.isArray(value))
+    value.forEach((item: unknown, i) => recordOrigins(item, [...segments, i], file, origins))
+  else if (isMap(value)) {
+    for (const [key, item] of Object.entries(value))
+      recordOrigins(item, [...segments, key], file, origins)
+  }
+  return value
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key paths: `x-sync.syncs.app.src`; keys that are not plain words are quoted (`syncs["a.b"]`).
+
+function formatKeyPath(segments: readonly (string | number)[]): string {
+  let out = ROOT
+  for (const segment of segments) {
+    out +=
+      typeof segment === 'number' || /^[A-Za-z0-9_-]+$/.test(segment)
+        ? `.${segment}`
+        : `[${JSON.stringify(segment)}]`
+  }
+  return out
+}
+
+function parentPath(keyPath: string): string | undefined {
+  const match = /(?:\.[A-Za-z0-9_-]+|\["(?:[^"\\]|\\.)*"\])$/.exec(keyPath)
+  return match && match.index > 0 ? keyPath.slice(0, match.index) : undefined
+}
+
+function isDescendant(candidate: string, ancestor: string): boolean {
+  return candidate.startsWith(ancestor + '.') || candidate.startsWith(ancestor + '[')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+/** The block as the schema describes it; what Ajv's type guard establishes. */
+interface SyncOptions {
+  strategy?: StrategyName
+  owner?: string
+  prefer?: Prefer
+  initial?: InitialDirection
+  excludes?: string[]
+  excludes_type?: ExcludeType
+  args?: string[]
+}
+interface SyncDocument extends SyncOptions {
+  src: string
+  mounts?: Record<string, string>
+}
+interface XSyncDocument {
+  image?: string
+  defaults?: SyncOptions
+  syncs: Record<string, SyncDocument>
+}
+
+const ONE_WAY: readonly StrategyName[] = ['native', 'rsync']
+const MAX_ID = 4294967294 // uid_t is 32 bits and -1 means "unchanged" to chown(2)
+const SYNC_OPTIONS = Object.keys(xsyncSchema.definitions.sync.properties)
+const LEGACY_KEYS: Record<string, string> = {
+  // docker-sync.yml names, so a half-migrated block gets a precise hint.
+  sync_strategy: 'strategy',
+  sync_userid: 'owner',
+  sync_groupid: 'owner',
+  sync_user: 'owner',
+  sync_excludes: 'excludes',
+  sync_excludes_type: 'excludes_type',
+  watch_excludes: 'excludes',
+  sync_args: 'args',
+  sync_prefer: 'prefer',
+}
+
+let compiled: ValidateFunction<XSyncDocument> | undefined
+function validator(): ValidateFunction<XSyncDocument> {
+  if (!compiled) {
+    const ajv = new Ajv({ allErrors: true })
+    ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
+    compiled = ajv.compile<XSyncDocument>(xsyncSchema)
+  }
+  return compiled
+}
+
+/**
+ * Validates the merged block against the schema and the filesystem, and returns the typed
+ * config with defaults applied and each `src` made absolute against `projectDir`. Throws one
+ * ConfigError carrying every issue, ordered by file then key path.
+ */
+export function validateXSync(raw: RawXSync, projectDir: string): SyncConfig {
+  const validate = validator()
+  const valid = validate(raw.value)
+  const issues: ConfigIssue[] = []
+  const add = (
+    segments: readonly (string | number)[],
+    message: string,
+    suggestion?: string,
+  ): void => {
+    const keyPath = formatKeyPath(segments)
+    const issue: ConfigIssue = { file: raw.origin(keyPath), path: keyPath, message }
+    if (suggestion) issue.suggestion = suggestion
+    issues.push(issue)
+  }
+  if (!valid) schemaIssues(validate.errors ?? [], raw.value, add)
+  semanticIssues(raw.value, projectDir, add)
+  const unique = dedupeIssues(issues)
+  if (unique.length > 0 || !valid) throw new ConfigError(sortIssues(unique, raw.files ?? []))
+  return buildConfig(raw.value as XSyncDocument, raw, projectDir)
+}
+
+type AddIssue = (
+  segments: readonly (string | number)[],
+  message: string,
+  suggestion?: string,
+) => void
+
+const KEYWORD_RANK: Record<string, number> = { anyOf: 0, oneOf: 0, enum: 1, const: 1, type: 2 }
+
+/** One issue per real mistake: Ajv reports several keywords (and anyOf branches) per value. */
+function schemaIssues(errors: readonly ErrorObject[], root: unknown, add: AddIssue): void {
+  // Branch errors of a failed anyOf/oneOf say nothing the combined error does not.
+  const combinators = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
+  const relevant = errors.filter(
+    (e) =>
+      e.keyword !== 'propertyNames' &&
+      !combinators.some(
+        (c) =>
+          c !== e &&
+          e.instancePath.startsWith(c.instancePath) &&
+          e.schemaPath.startsWith(c.schemaPath + '/'),
+      ),
+  )
+  const best = new Map<string, ErrorObject>()
+  const order: string[] = []
+  for (const error of relevant) {
+    const segments = errorSegments(error, root)
+    const key = `${JSON.stringify(segments)} ${keyedKeyword(error)}`
+    const current = best.get(key)
+    if (!current) order.push(key)
+    if (!current || rank(error) < rank(current)) best.set(key, error)
+  }
+  for (const key of order) {
+    const error = best.get(key)
+    if (error) describeError(error, root, add)
+  }
+}
+
+/** Errors about a value compete with each other; errors naming a key stand alone. */
+function keyedKeyword(error: ErrorObject): string {
+  if (error.keyword === 'additionalProperties' || error.keyword === 'required') return error.keyword
+  return error.propertyName !== undefined ? 'propertyName' : 'value'
+}
+
+function rank(error: ErrorObject): number {
+  return KEYWORD_RANK[error.keyword] ?? 3
+}
+
+function errorSegments(error: ErrorObject, root: unknown): (string | number)[] {
+  const segments = pointerSegments(error.instancePath, root)
+  const params: Record<string, unknown> = error.params
+  if (error.propertyName !== undefined) return [...segments, error.propertyName]
+  if (error.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    return [...segments, params.additionalProperty]
+  }
+  if (error.keyword === 'required' && typeof params.missingProperty === 'string') {
+    return [...segments, params.missingProperty]
+  }
+  // A bad item is reported on its list, which is what the user wrote as one setting.
+  if (error.keyword === 'type' && typeof segments.at(-1) === 'number') return segments.slice(0, -1)
+  return segments
+}
+
+function pointerSegments(pointer: string, root: unknown): (string | number)[] {
+  if (pointer === '') return []
+  const segments: (string | number)[] = []
+  let node = root
+  for (const part of pointer.slice(1).split('/')) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~')
+    const index = Array.isArray(node) ? Number(key) : NaN
+    segments.push(Number.isInteger(index) ? index : key)
+    node = valueAt(node, Number.isInteger(index) ? index : key)
+  }
+  return segments
+}
+
+function valueAt(node: unknown, key: string | number): unknown {
+  if (Array.isArray(node) && typeof key === 'number') return node[key] as unknown
+  if (isMap(node) && typeof key === 'string' && Object.hasOwn(node, key)) return node[key]
+  return undefined
+}
+
+function valueAtPath(root: unknown, segments: readonly (string | number)[]): unknown {
+  return segments.reduce<unknown>((node, key) => valueAt(node, key), root)
+}
+
+/** The schema node at a JSON pointer such as `#/definitions/sync/properties/owner`. */
+function schemaAt(pointer: string): Record<string, unknown> | undefined {
+  let node: unknown = xsyncSchema
+  for (const part of pointer.replace(/^#\/?/, '').split('/').filter(Boolean)) {
+    node = isMap(node) && Object.hasOwn(node, part) ? node[part] : undefined
+  }
+  return isMap(node) ? node : undefined
+}
+
+function describeError(error: ErrorObject, root: unknown, add: AddIssue): void {
+  const segments = errorSegments(error, root)
+  const params: Record<string, unknown> = error.params
+  const owner = schemaAt(error.schemaPath.slice(0, error.schemaPath.lastIndexOf('/')))
+  const custom = typeof owner?.errorMessage === 'string' ? owner.errorMessage : undefined
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty)
+      const parent = segments.slice(0, -1)
+      const allowed = isMap(owner?.properties) ? Object.keys(owner.properties) : []
+      const [message, suggestion] = unknownKey(key, parent, allowed, valueAtPath(root, segments))
+      add(segments, message, suggestion)
+      return
+    }
+    case 'required':
+      add(segments, 'is required', REQUIRED_HINTS[String(segments.at(-1))])
+      return
+  }
+  if (error.propertyName !== undefined) {
+    const name = error.propertyName
+    const fixed = name
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '')
+    const suggestion =
+      fixed && fixed !== name && new RegExp(String(params.pattern)).test(fixed)
+        ? `did you mean "${fixed}"?`
+        : 'it names a Docker volume'
+    add(segments, custom ?? `must match ${String(params.pattern)}`, suggestion)
+    return
+  }
+  const value = valueAtPath(root, segments)
+  if (custom) {
+    add(segments, `${custom} (got ${describeValue(value)})`)
+    return
+  }
+  switch (error.keyword) {
+    case 'enum': {
+      const allowed = Array.isArray(params.allowedValues) ? params.allowedValues.map(String) : []
+      add(
+        segments,
+        `must be one of ${allowed.join(', ')} (got ${describeValue(value)})`,
+        typeof value === 'string' ? didYouMean(value, allowed) : undefined,
+      )
+      return
+    }
+    case 'type': {
+      const items = schemaAt(error.schemaPath.replace(/\/items\/type$/, '/items'))
+      const listOfStrings =
+        params.type === 'array' || error.schemaPath.endsWith('/items/type')
+          ? items?.type === 'string' ||
+            schemaAt(error.schemaPath.replace(/\/type$/, '/items'))?.type === 'string'
+          : false
+      if (listOfStrings) {
+        const itemIndex = pointerSegments(error.instancePath, root).at(-1)
+        if (error.schemaPath.endsWith('/items/type') && typeof itemIndex === 'number') {
+          const item: unknown = valueAtPath(root, [...segments, itemIndex])
+          add(
+            segments,
+            `must be a list of strings (item ${itemIndex + 1} is ${describeValue(item)})`,
+          )
+        } else {
+          add(
+            segments,
+            `must be a list of strings (got ${describeValue(value)})`,
+            typeof value === 'string'
+              ? `write it as a list: [${JSON.stringify(value)}]`
+              : undefined,
+          )
+        }
+        return
+      }
+      add(segments, `${typeMessage(params.type)} (got ${describeValue(value)})`)
+      return
+    }
+    case 'minLength':
+      add(segments, 'must not be empty')
+      return
+    case 'minProperties':
+      add(segments, 'must declare at least one sync', 'add one, e.g. "app: {src: ./}"')
+      return
+    default:
+      add(segments, error.message ?? `fails ${error.keyword}`)
+  }
+}
+
+function unknownKey(
+  key: string,
+  parent: readonly (string | number)[],
+  allowed: readonly string[],
+  value: unknown,
+): [string, string | undefined] {
+  const where = parent[0] === 'defaults' ? 'defaults' : parent.length === 0 ? 'top' : 'sync'
+  const message = `unknown key "${key}"`
+  if (key === 'image' && where !== 'top') {
+    return [
+      `"image" applies to the whole project, not to ${where === 'defaults' ? 'defaults' : 'one sync'}`,
+      'set x-sync.image instead',
+    ]
+  }
+  if (where === 'defaults' && (key === 'src' || key === 'mounts')) {
+    return [`"${key}" is set per sync, not in defaults`, `move it to x-sync.syncs.<name>.${key}`]
+  }
+  const legacy = LEGACY_KEYS[key]
+  if (legacy && allowed.includes(legacy)) {
+    return [message, `did you mean "${legacy}"? (docker-sync's "${key}")`]
+  }
+  if (where === 'top') {
+    if (isMap(value) && Object.hasOwn(value, 'src')) {
+      return [message, `syncs go under x-sync.syncs: did you mean x-sync.syncs.${key}?`]
+    }
+    if (SYNC_OPTIONS.includes(key)) {
+      return [message, `sync options go in x-sync.defaults or in a sync`]
+    }
+  }
+  return [message, didYouMean(key, allowed) ?? `valid keys: ${allowed.join(', ')}`]
+}
+
+const REQUIRED_HINTS: Record<string, string> = {
+  src: 'set it to the host folder to sync, relative to the project directory',
+  syncs: 'declare at least one sync, e.g. "syncs: {app: {src: ./}}"',
+}
+
+function typeMessage(type: unknown): string {
+  switch (type) {
+    case 'object':
+      return 'must be a map'
+    case 'array':
+      return 'must be a list'
+    case 'string':
+      return 'must be a string'
+    case 'boolean':
+      return 'must be true or false'
+    case 'number':
+    case 'integer':
+      return 'must be a number'
+    default:
+      return `must be ${String(type)}`
+  }
+}
+
+/** The nearest valid word, only when it is close enough to be what the user meant. */
+function didYouMean(got: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0 || got === '') return undefined
+  const lowered = got.toLowerCase()
+  const best = closest(lowered, [...candidates])
+  const limit = Math.max(2, Math.floor(got.length / 3))
+  return distance(lowered, best) <= limit ? `did you mean "${best}"?` : undefined
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty value'
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)
+  }
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a map'
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return typeof value
+}
+
+/** Checks the schema cannot express: the filesystem, option combinations, regexes, paths. */
+function semanticIssues(root: unknown, projectDir: string, add: AddIssue): void {
+  if (!isMap(root)) return
+  const defaults = isMap(root.defaults) ? root.defaults : {}
+  const reported = new Set<string>()
+  const addOnce = (
+    segments: readonly (string | number)[],
+    message: string,
+    suggestion?: string,
+  ): void => {
+    const key = `${formatKeyPath(segments)} ${message}`
+    if (reported.has(key)) return
+    reported.add(key)
+    add(segments, message, suggestion)
+  }
+  checkOwner(defaults.owner, ['defaults', 'owner'], add)
+  if (!isMap(root.syncs)) return
+  for (const [name, sync] of Object.entries(root.syncs)) {
+    if (!isMap(sync)) continue
+    const at = (...rest: (string | number)[]): (string | number)[] => ['syncs', name, ...rest]
+    if (typeof sync.src === 'string' && sync.src !== '')
+      checkSrc(sync.src, projectDir, at('src'), add)
+    checkOwner(sync.owner, at('owner'), add)
+
+    const strategy = pick(sync, defaults, 'strategy')
+    if (typeof strategy === 'string' && ONE_WAY.includes(strategy as StrategyName)) {
+      for (const key of ['prefer', 'initial'] as const) {
+        if (sync[key] === undefined) continue
+        add(
+          at(key),
+          `applies only to two-way strategies (unison, native_osx), not to "${strategy}"`,
+          `remove it or use strategy unison`,
+        )
+      }
+    }
+
+    if (pick(sync, defaults, 'excludes_type') === 'regex') {
+      const own = sync.excludes !== undefined
+      const excludes = own ? sync.excludes : defaults.excludes
+      const listPath = own ? at('excludes') : ['defaults', 'excludes']
+      if (Array.isArray(excludes)) {
+        for (const pattern of excludes) {
+          if (typeof pattern !== 'string') continue
+          const problem = regexProblem(pattern)
+          if (problem) {
+            addOnce(
+              listPath,
+              `exclude ${JSON.stringify(pattern)} is not a valid regular expression (${problem})`,
+              'fix it, or use excludes_type: gitignore for glob patterns',
+            )
+          }
+        }
+      }
+    }
+
+    if (isMap(sync.mounts)) {
+      for (const [service, target] of Object.entries(sync.mounts)) {
+        if (typeof target !== 'string' || target === '') continue
+        if (!target.startsWith('/')) {
+          add(
+            at('mounts', service),
+            `container path ${JSON.stringify(target)} is not absolute`,
+            `did you mean "/${target.replace(/^\.?\/*/, '')}"?`,
+          )
+        } else if (path.posix.normalize(target) === '/') {
+          add(at('mounts', service), 'cannot mount over the container root "/"', 'pick a folder')
+        }
+      }
+    }
+  }
+}
+
+function pick(
+  sync: Record<string, unknown>,
+  defaults: Record<string, unknown>,
+  key: string,
+): unknown {
+  return sync[key] !== undefined ? sync[key] : defaults[key]
+}
+
+function checkSrc(
+  src: string,
+  projectDir: string,
+  segments: (string | number)[],
+  add: AddIssue,
+): void {
+  const resolved = resolveSrc(src, projectDir)
+  let isDirectory: boolean
+  try {
+    isDirectory = statSync(resolved).isDirectory()
+  } catch {
+    add(
+      segments,
+      `folder ${JSON.stringify(src)} does not exist (resolved to ${resolved})`,
+      'create it or fix the path (relative to the project directory)',
+    )
+    return
+  }
+  if (!isDirectory) {
+    add(
+      segments,
+      `${JSON.stringify(src)} is a file, not a folder (resolved to ${resolved})`,
+      'point src at the folder that contains it',
+    )
+  }
+}
+
+function checkOwner(owner: unknown, segments: (string | number)[], add: AddIssue): void {
+  if (typeof owner !== 'string') return
+  const match = /^([0-9]+):([0-9]+)$/.exec(owner)
+  if (!match) return // the schema reports the format
+  for (const [label, id] of [
+    ['uid', match[1]],
+    ['gid', match[2]],
+  ] as const) {
+    if (Number(id) > MAX_ID) add(segments, `${label} ${id} is out of range (0 to ${MAX_ID})`)
+  }
+}
+
+function regexProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern)
+    return undefined
+  } catch (error) {
+    // V8 says "Invalid regular expression: /*.log/: Nothing to repeat"; keep the reason.
+    const message = error instanceof Error ? error.message : String(error)
+    return message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')
+  }
+}
+
+function resolveSrc(src: string, projectDir: string): string {
+  // Compose expands `~` in bind mount sources; a sync src should read the same way.
+  const expanded = src === '~' || src.startsWith('~/') ? path.join(homedir(), src.slice(1)) : src
+  return path.resolve(projectDir, expanded)
+}
+
+function buildConfig(doc: XSyncDocument, raw: RawXSync, projectDir: string): SyncConfig {
+  const defaults = doc.defaults ?? {}
+  const syncs = Object.entries(doc.syncs).map(([name, sync]): SyncSpec => {
+    const owner = sync.owner ?? defaults.owner
+    return {
+      name,
+      src: resolveSrc(sync.src, projectDir),
+      srcAsWritten: sync.src,
+      strategy: sync.strategy ?? defaults.strategy ?? 'auto',
+      mounts: { ...sync.mounts },
+      owner: owner === undefined ? undefined : parseOwner(owner),
+      prefer: sync.prefer ?? defaults.prefer ?? 'host',
+      initial: sync.initial ?? defaults.initial ?? 'host',
+      excludes: [...(sync.excludes ?? defaults.excludes ?? [])],
+      excludesType: sync.excludes_type ?? defaults.excludes_type ?? 'gitignore',
+      args: [...(sync.args ?? defaults.args ?? [])],
+      file: raw.origin(formatKeyPath(['syncs', name, 'src'])),
+    }
+  })
+  return { syncs, image: doc.image }
+}
+
+function parseOwner(owner: string): Owner {
+  const [uid, gid] = owner.split(':').map(Number)
+  return owner === 'auto' || uid === undefined || gid === undefined
+    ? { kind: 'auto' }
+    : { kind: 'fixed', uid, gid }
+}
+
+function dedupeIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>()
+  return issues.filter((issue) => {
+    const key = `${issue.file}\0${issue.path}\0${issue.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function sortIssues(issues: readonly ConfigIssue[], files: readonly string[]): ConfigIssue[] {
+  const fileRank = (file: string): number => {
+    const index = files.indexOf(file)
+    return index === -1 ? files.length : index
+  }
+  return [...issues].sort(
+    (a, b) =>
+      fileRank(a.file) - fileRank(b.file) ||
+      a.file.localeCompare(b.file) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  )
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Assigns without letting a `__proto__` key in user YAML reach the prototype. */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  })
+}
