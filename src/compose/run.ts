@@ -1,0 +1,109 @@
+/**
+ * `dsync compose [global flags] <subcommand> [args...]`: the main job. Without an x-sync block
+ * the arguments go to compose untouched. With one, compose runs with the user's files plus the
+ * generated override; `up`/`start` bring the sync up first and `down`/`stop` stop it first.
+ */
+import { ExitCode, isDsyncError } from '../lib/errors.js'
+import { logger } from '../lib/log.js'
+import { parseComposeArgv, hasFlag } from './argv.js'
+import { composeArgs, detectComposeCli, runComposeAttached } from './cli.js'
+import { loadProject, overrideGlobals, planProject, type PlannedProject } from './load.js'
+import { syncImageTag } from '../docker/image.js'
+import { startSync, stopSync } from '../daemon/lifecycle.js'
+
+const log = logger('dsync:compose')
+
+export interface ComposeRunOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+/** Subcommands after which nothing of the project runs any more (sync stops first). */
+const STOPPING = new Set(['down', 'stop', 'kill'])
+/** Subcommands that start containers (sync starts first). */
+const STARTING = new Set(['up', 'start'])
+
+export async function composeMain(
+  argv: readonly string[],
+  options: ComposeRunOptions,
+): Promise<number> {
+  const parsed = parseComposeArgv(argv)
+  if (parsed.subcommand === undefined || parsed.globalInfo) return passthrough(argv, options)
+
+  let loaded
+  try {
+    loaded = await loadProject(parsed, options)
+  } catch (error) {
+    // No compose file (or an unreadable one) and nothing of dsync's to add: compose says it best.
+    if (isDsyncError(error) && error.exitCode === ExitCode.noInput) {
+      log.debug('no project found (%s): passing through', error.message)
+      return passthrough(argv, options)
+    }
+    throw error
+  }
+  if (!loaded.config) return passthrough(argv, options)
+
+  const planned = await planProject(
+    { ...loaded, config: loaded.config },
+    { ...options, sidecarImage: loaded.config.image ?? syncImageTag() },
+  )
+  const subcommand = parsed.subcommand
+  const args = composeArgs(planned.cli, overrideGlobals(planned), [subcommand, ...parsed.subArgs])
+
+  if (planned.plan.sidecar && STARTING.has(subcommand)) {
+    return up(planned, subcommand, parsed.subArgs, args, options)
+  }
+  if (
+    planned.plan.sidecar &&
+    STOPPING.has(subcommand) &&
+    stopsEverything(subcommand, parsed.subArgs)
+  ) {
+    await stopSync(planned)
+  }
+  return runComposeAttached(planned.cli, args, options)
+}
+
+async function up(
+  planned: PlannedProject,
+  subcommand: string,
+  subArgs: string[],
+  args: string[],
+  options: ComposeRunOptions,
+): Promise<number> {
+  await startSync(planned, options)
+  const code = await runComposeAttached(planned.cli, args, options)
+  const detached =
+    subcommand === 'start' || hasFlag(subArgs, '-d', '--detach') || hasFlag(subArgs, '--wait')
+  if (!detached) {
+    // An attached `up` ends when the user stops it (Ctrl-C): the containers are stopped now.
+    await stopSync(planned)
+  }
+  return code
+}
+
+/** `down` always; `stop`/`kill` only without service names, or when the sidecar is named. */
+function stopsEverything(subcommand: string, subArgs: string[]): boolean {
+  if (subcommand === 'down') return true
+  const services = positional(subArgs)
+  return services.length === 0 || services.includes('dsync-sync')
+}
+
+/** Positional arguments of a subcommand (its flags' values are not known: a best effort). */
+function positional(args: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === '--') return [...out, ...args.slice(i + 1)]
+    if (a.startsWith('-')) {
+      if (/^(-t|--timeout|-s|--signal)$/.test(a)) i++
+      continue
+    }
+    out.push(a)
+  }
+  return out
+}
+
+async function passthrough(argv: readonly string[], options: ComposeRunOptions): Promise<number> {
+  const cli = await detectComposeCli(options.env)
+  return runComposeAttached(cli, [...cli.prefix, ...argv], options)
+}
