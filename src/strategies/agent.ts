@@ -1,0 +1,548 @@
+/**
+ * The fast channel into the sync sidecar: one long-lived `docker exec -i <sidecar> dsync-agent`
+ * (images/sync/dsync-agent) kept open, so one file change costs one round trip on an open pipe
+ * instead of a new `docker exec` each time. Requests are pipelined: a whole batch is written
+ * before the first answer is read.
+ *
+ * Wire protocol (version 1), binary safe, lengths in bytes:
+ *   agent, on start  `dsync-agent <protocol> <pid>\n`
+ *   request          `<id> <op> <sync> <plen> <dlen> [<arg>...]\n` + path bytes + data bytes
+ *   response         `<id> ok <len>\n` + payload  |  `<id> err <len>\n` + message
+ * Responses come in request order. Paths are relative to `/sync/<sync>/`; the agent refuses
+ * `..`, absolute paths and NUL. A malformed request gets `0 err` and ends the agent.
+ *   write    args `<mode octal|-> <sec.nsec|->`, data = content
+ *   mkdir    args `<mode octal|-> <sec.nsec|->`
+ *   symlink  data = link target
+ *   remove   (file, symlink or tree; absent is success)
+ *   setowner args `<uid> <gid> <recursive 0|1>`
+ *   ready | unready | ping   sync `-`, no path
+ */
+import { once } from 'node:events'
+import { AbortError, DsyncError, ExitCode } from '../lib/errors.js'
+import { describeCommand, spawn, type Spawned } from '../lib/exec.js'
+import { logger } from '../lib/log.js'
+
+const log = logger('dsync:agent')
+
+export const AGENT_PROTOCOL = 1
+/** The agent's command inside the sidecar image. */
+export const AGENT_COMMAND = 'dsync-agent'
+
+/** Writes a file: in place when it exists (keeps the inode), else a temp file renamed over it. */
+export interface AgentWriteOp {
+  op: 'write'
+  sync: string
+  path: string
+  data: Uint8Array | string
+  /** Permission bits; default 0o644. */
+  mode?: number
+  /** Modification time in ms since the epoch (sub-millisecond fractions are kept). */
+  mtimeMs?: number
+}
+export interface AgentMkdirOp {
+  op: 'mkdir'
+  sync: string
+  /** `''` is the sync root itself. */
+  path: string
+  /** Permission bits; default 0o755. */
+  mode?: number
+  mtimeMs?: number
+}
+/** Creates a symlink, replacing whatever is at the path. */
+export interface AgentSymlinkOp {
+  op: 'symlink'
+  sync: string
+  path: string
+  target: string
+}
+/** Removes a file, a symlink or a whole tree; an absent path is success. */
+export interface AgentRemoveOp {
+  op: 'remove'
+  sync: string
+  path: string
+}
+/** From now on, the sync root and every entry created or written get this owner. */
+export interface AgentSetOwnerOp {
+  op: 'setOwner'
+  sync: string
+  uid: number
+  gid: number
+  /** Also chown everything already in the volume. */
+  recursive?: boolean
+}
+/** Creates the sidecar's health marker `/run/dsync/ready`. */
+export interface AgentReadyOp {
+  op: 'ready'
+}
+export interface AgentUnreadyOp {
+  op: 'unready'
+}
+export interface AgentPingOp {
+  op: 'ping'
+}
+export type AgentOp =
+  | AgentWriteOp
+  | AgentMkdirOp
+  | AgentSymlinkOp
+  | AgentRemoveOp
+  | AgentSetOwnerOp
+  | AgentReadyOp
+  | AgentUnreadyOp
+  | AgentPingOp
+export type AgentOpName = AgentOp['op']
+
+/** One operation the agent refused or failed; the channel stays open. */
+export class AgentOpError extends DsyncError {
+  constructor(
+    readonly op: AgentOpName,
+    readonly sync: string | undefined,
+    readonly path: string | undefined,
+    /** The agent's message, e.g. `EACCES: Permission denied (open)`. */
+    readonly reason: string,
+  ) {
+    super(`${op} ${describeTarget(sync, path)} failed: ${reason}`, ExitCode.tempFail)
+  }
+}
+
+/** Some operations of an `apply` batch failed; all the others were applied. */
+export class AgentBatchError extends DsyncError {
+  constructor(
+    readonly failures: readonly AgentOpError[],
+    readonly total: number,
+  ) {
+    const shown = failures
+      .slice(0, 5)
+      .map((f) => `${describeTarget(f.sync, f.path)} (${f.op}: ${f.reason})`)
+    const more =
+      failures.length > shown.length ? `, and ${failures.length - shown.length} more` : ''
+    super(
+      `${failures.length} of ${total} sync operations failed: ${shown.join(', ')}${more}`,
+      ExitCode.tempFail,
+    )
+  }
+}
+
+/** The channel is gone: the agent or its `docker exec` ended, or `close()` was called. */
+export class AgentChannelError extends DsyncError {
+  constructor(
+    readonly container: string,
+    message: string,
+    hint?: string,
+  ) {
+    super(`sync agent in container ${container}: ${message}`, ExitCode.tempFail, hint)
+  }
+}
+
+function describeTarget(sync: string | undefined, path: string | undefined): string {
+  if (sync === undefined) return 'the sidecar'
+  return path ? `${sync}:${path}` : `${sync}:/`
+}
+
+export interface AgentChannelOptions {
+  env?: NodeJS.ProcessEnv
+  /** Aborting kills the channel. */
+  signal?: AbortSignal
+  /** How long to wait for the agent's greeting; default 30 s. */
+  timeoutMs?: number
+  /** Called once when the channel is gone, with the reason unless `close()` ended it. */
+  onClose?: (error: AgentChannelError | undefined) => void
+}
+
+interface Pending {
+  id: number
+  op: AgentOp
+  resolve: (payload: string) => void
+  reject: (error: Error) => void
+}
+
+const SYNC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+const HEADER_LIMIT = 64 * 1024
+
+/** A pipelined request/response channel to the agent in one sidecar container. */
+export class AgentChannel implements AsyncDisposable {
+  #child: Spawned
+  #pending = new Map<number, Pending>()
+  #nextId = 1
+  #input: Buffer = Buffer.alloc(0)
+  #stderr = ''
+  #greeted = false
+  #greeting: { resolve: () => void; reject: (error: Error) => void } | undefined
+  #error: AgentChannelError | undefined
+  #closed = false
+  #closing: Promise<void> | undefined
+  #corked = false
+  #exited: Promise<void>
+  #agentPid = 0
+
+  private constructor(
+    readonly container: string,
+    private readonly options: AgentChannelOptions,
+  ) {
+    const args = ['exec', '-i', container, AGENT_COMMAND]
+    this.#child = spawn('docker', args, { env: options.env, signal: options.signal })
+    const { stdin, stdout, stderr } = this.#child
+    stdout.on('data', (chunk: Buffer) => this.#onData(chunk))
+    stderr.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-8192)
+    })
+    // EPIPE when the agent is gone: the exit handler reports it with the real reason.
+    stdin.on('error', (error) => log.debug('%s: stdin: %s', container, error.message))
+    this.#exited = this.#child.then(
+      (result) => this.#onExit(result.exitCode, result.signal),
+      (error: unknown) => this.#onExit(undefined, undefined, error),
+    )
+  }
+
+  /** Starts the agent in a running sidecar and waits for its greeting. */
+  static async open(container: string, options: AgentChannelOptions = {}): Promise<AgentChannel> {
+    const channel = new AgentChannel(container, options)
+    const timeoutMs = options.timeoutMs ?? 30_000
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        channel.#greeting = { resolve, reject }
+        timer = setTimeout(() => {
+          reject(
+            new AgentChannelError(
+              container,
+              `no greeting from ${AGENT_COMMAND} in ${timeoutMs} ms`,
+            ),
+          )
+        }, timeoutMs)
+      })
+    } catch (error) {
+      channel.#child.kill()
+      await channel.#exited
+      throw error
+    } finally {
+      clearTimeout(timer)
+      channel.#greeting = undefined
+    }
+    log.debug('%s: agent %d ready', container, channel.#agentPid)
+    return channel
+  }
+
+  /** True once the channel can take no more requests (closed, or the agent died). */
+  get closed(): boolean {
+    return this.#closed || this.#closing !== undefined
+  }
+
+  /** Why the channel ended, unless `close()` ended it. */
+  get error(): AgentChannelError | undefined {
+    return this.#error
+  }
+
+  /** The agent's pid inside the container. */
+  get agentPid(): number {
+    return this.#agentPid
+  }
+
+  /** Requests sent and not yet answered. */
+  get pendingCount(): number {
+    return this.#pending.size
+  }
+
+  write(
+    sync: string,
+    path: string,
+    data: Uint8Array | string,
+    options: { mode?: number; mtimeMs?: number } = {},
+  ): Promise<void> {
+    return this.#void({ op: 'write', sync, path, data, ...options })
+  }
+
+  mkdir(
+    sync: string,
+    path: string,
+    options: { mode?: number; mtimeMs?: number } = {},
+  ): Promise<void> {
+    return this.#void({ op: 'mkdir', sync, path, ...options })
+  }
+
+  symlink(sync: string, path: string, target: string): Promise<void> {
+    return this.#void({ op: 'symlink', sync, path, target })
+  }
+
+  remove(sync: string, path: string): Promise<void> {
+    return this.#void({ op: 'remove', sync, path })
+  }
+
+  setOwner(
+    sync: string,
+    uid: number,
+    gid: number,
+    options: { recursive?: boolean } = {},
+  ): Promise<void> {
+    return this.#void({ op: 'setOwner', sync, uid, gid, ...options })
+  }
+
+  ready(): Promise<void> {
+    return this.#void({ op: 'ready' })
+  }
+
+  unready(): Promise<void> {
+    return this.#void({ op: 'unready' })
+  }
+
+  /** One round trip; resolves with its duration in ms. */
+  async ping(): Promise<number> {
+    const start = performance.now()
+    await this.#send({ op: 'ping' })
+    return performance.now() - start
+  }
+
+  /**
+   * Sends a whole batch before reading any answer, and waits for all of them. Every operation
+   * is attempted; if some fail, rejects with an AgentBatchError listing them (the others are
+   * applied). If the channel dies, rejects with its AgentChannelError.
+   */
+  async apply(ops: readonly AgentOp[]): Promise<void> {
+    const results: Promise<unknown>[] = []
+    for (const op of ops) {
+      results.push(this.#send(op))
+      // Bound what sits in memory twice: wait for the pipe when its buffer is full.
+      if (this.#child.stdin.writableNeedDrain && !this.closed) {
+        await Promise.race([once(this.#child.stdin, 'drain'), this.#exited])
+      }
+    }
+    const settled = await Promise.allSettled(results)
+    const failures: AgentOpError[] = []
+    for (const outcome of settled) {
+      if (outcome.status === 'fulfilled') continue
+      const reason: unknown = outcome.reason
+      if (reason instanceof AgentOpError) failures.push(reason)
+      else throw reason
+    }
+    if (failures.length) throw new AgentBatchError(failures, ops.length)
+  }
+
+  /**
+   * Ends the channel: the agent answers what it has been sent, sees end of input and exits.
+   * Kills it if it has not exited within `timeoutMs`.
+   */
+  close(timeoutMs = 10_000): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#child.stdin.end()
+      const timer = setTimeout(() => this.#child.kill(), timeoutMs)
+      try {
+        await this.#exited
+      } finally {
+        clearTimeout(timer)
+      }
+    })()
+    return this.#closing
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  async #void(op: AgentOp): Promise<void> {
+    await this.#send(op)
+  }
+
+  #send(op: AgentOp): Promise<string> {
+    if (this.#error) return Promise.reject(this.#error)
+    if (this.closed)
+      return Promise.reject(new AgentChannelError(this.container, 'channel is closed'))
+    let frame: Uint8Array[]
+    const id = this.#nextId++
+    try {
+      frame = encode(id, op)
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+    const promise = new Promise<string>((resolve, reject) => {
+      this.#pending.set(id, { id, op, resolve, reject })
+    })
+    const stdin = this.#child.stdin
+    // Requests of one tick leave in one write(2).
+    if (!this.#corked) {
+      this.#corked = true
+      stdin.cork()
+      process.nextTick(() => {
+        this.#corked = false
+        stdin.uncork()
+      })
+    }
+    for (const part of frame) if (part.length) stdin.write(part)
+    return promise
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk
+    for (;;) {
+      const nl = this.#input.indexOf(10)
+      if (nl < 0) {
+        if (this.#input.length > HEADER_LIMIT) this.#protocolError('response header too long')
+        return
+      }
+      const header = this.#input.toString('latin1', 0, nl)
+      if (!this.#greeted) {
+        this.#input = this.#input.subarray(nl + 1)
+        this.#onGreeting(header)
+        continue
+      }
+      const match = /^(\d+) (ok|err) (\d+)$/.exec(header)
+      if (!match) return this.#protocolError(`bad response header ${JSON.stringify(header)}`)
+      const id = Number(match[1])
+      const length = Number(match[3])
+      if (this.#input.length < nl + 1 + length) return
+      const payload = this.#input.toString('utf8', nl + 1, nl + 1 + length)
+      this.#input = this.#input.subarray(nl + 1 + length)
+      if (id === 0) return this.#protocolError(`the agent refused a request: ${payload}`)
+      const pending = this.#pending.get(id)
+      if (!pending || this.#pending.keys().next().value !== id) {
+        return this.#protocolError(`answer to unknown request ${id}`)
+      }
+      this.#pending.delete(id)
+      if (match[2] === 'ok') {
+        pending.resolve(payload)
+      } else {
+        const { op } = pending
+        const sync = 'sync' in op ? op.sync : undefined
+        const path = 'path' in op ? op.path : undefined
+        pending.reject(new AgentOpError(op.op, sync, path, payload))
+      }
+    }
+  }
+
+  #onGreeting(line: string): void {
+    const match = /^dsync-agent (\d+) (\d+)$/.exec(line)
+    if (!match) return this.#protocolError(`unexpected greeting ${JSON.stringify(line)}`)
+    if (Number(match[1]) !== AGENT_PROTOCOL) {
+      return this.#fail(
+        new AgentChannelError(
+          this.container,
+          `the agent speaks protocol ${match[1]}, this dsync speaks ${AGENT_PROTOCOL}`,
+          'recreate the sidecar with this version of dsync (dsync compose up)',
+        ),
+      )
+    }
+    this.#greeted = true
+    this.#agentPid = Number(match[2])
+    this.#greeting?.resolve()
+  }
+
+  #protocolError(message: string): void {
+    this.#fail(new AgentChannelError(this.container, `protocol error: ${message}`))
+  }
+
+  /** Ends the channel with an error: every waiting request rejects with it. */
+  #fail(error: AgentChannelError): void {
+    if (!this.#error && !this.#closed) {
+      this.#error = error
+      log.debug('%s: %s', this.container, error.message)
+    }
+    this.#child.kill()
+  }
+
+  #onExit(exitCode: number | undefined, signal: string | undefined, cause?: unknown): void {
+    const deliberate = this.#closing !== undefined && this.#pending.size === 0
+    if (!this.#error && !deliberate) {
+      const stderr = lastLine(this.#stderr)
+      const how =
+        exitCode !== undefined ? `exit ${exitCode}` : signal ? `killed by ${signal}` : String(cause)
+      const hint =
+        exitCode === 126 || exitCode === 127
+          ? `the sidecar image has no ${AGENT_COMMAND}: use dsync's own image or build yours FROM it`
+          : 'is the sidecar running? (docker ps); dsync reconnects when it is back'
+      this.#error = new AgentChannelError(
+        this.container,
+        `${describeCommand('docker', ['exec', '-i', this.container, AGENT_COMMAND])} ended (${how})${stderr ? `: ${stderr}` : ''}`,
+        hint,
+      )
+    }
+    this.#closed = true
+    const error = this.#error ?? new AgentChannelError(this.container, 'channel is closed')
+    for (const pending of this.#pending.values()) pending.reject(error)
+    this.#pending.clear()
+    this.#greeting?.reject(error)
+    log.debug('%s: channel closed%s', this.container, this.#error ? `: ${this.#error.message}` : '')
+    this.options.onClose?.(this.#error)
+  }
+}
+
+function lastLine(text: string): string {
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .at(-1) ?? ''
+  )
+}
+
+/** The frame of one request: header, path bytes, data bytes. */
+function encode(id: number, op: AgentOp): Uint8Array[] {
+  const none = Buffer.alloc(0)
+  switch (op.op) {
+    case 'write': {
+      const data = typeof op.data === 'string' ? Buffer.from(op.data, 'utf8') : op.data
+      return frame(id, 'write', op.sync, op.path, data, [mode(op.mode), mtime(op.mtimeMs)])
+    }
+    case 'mkdir':
+      return frame(id, 'mkdir', op.sync, op.path, none, [mode(op.mode), mtime(op.mtimeMs)])
+    case 'symlink':
+      return frame(id, 'symlink', op.sync, op.path, Buffer.from(op.target, 'utf8'), [])
+    case 'remove':
+      return frame(id, 'remove', op.sync, op.path, none, [])
+    case 'setOwner':
+      return frame(id, 'setowner', op.sync, '', none, [
+        ownerId(op.uid),
+        ownerId(op.gid),
+        op.recursive ? '1' : '0',
+      ])
+    case 'ready':
+    case 'unready':
+    case 'ping':
+      return frame(id, op.op, undefined, '', none, [])
+  }
+}
+
+function frame(
+  id: number,
+  op: string,
+  sync: string | undefined,
+  path: string,
+  data: Uint8Array,
+  args: string[],
+): Uint8Array[] {
+  // The sync name travels in the header: it must not break the framing.
+  if (sync !== undefined && !SYNC_NAME.test(sync)) {
+    throw new AbortError(`invalid sync name ${JSON.stringify(sync)}`, 'use letters, digits, _ . -')
+  }
+  const pathBytes = Buffer.from(path, 'utf8')
+  const header = [id, op, sync ?? '-', pathBytes.length, data.length, ...args].join(' ') + '\n'
+  return [Buffer.from(header, 'latin1'), pathBytes, data]
+}
+
+function mode(value: number | undefined): string {
+  if (value === undefined) return '-'
+  if (!Number.isInteger(value) || value < 0) throw new RangeError(`invalid file mode ${value}`)
+  return (value & 0o7777).toString(8)
+}
+
+/**
+ * Milliseconds to `<sec>.<nsec>`. A double holds today's epoch milliseconds to about 0.2 us,
+ * as `fs.Stats.mtimeMs` does, so the time is rounded to the microsecond: the digits below
+ * are noise (1600000000123.456 is stored as ...123.4560546875).
+ */
+function mtime(ms: number | undefined): string {
+  if (ms === undefined) return '-'
+  if (!Number.isFinite(ms)) throw new RangeError(`invalid mtime ${ms}`)
+  let sec = Math.floor(ms / 1000)
+  let usec = Math.round((ms - sec * 1000) * 1000)
+  if (usec >= 1e6) {
+    sec += 1
+    usec -= 1e6
+  }
+  return `${sec}.${String(usec).padStart(6, '0')}000`
+}
+
+function ownerId(value: number): string {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new RangeError(`invalid uid or gid ${value}`)
+  }
+  return String(value)
+}
