@@ -1,0 +1,290 @@
+/**
+ * The sync's part of `up` and `down`, on the CLI side:
+ * up: sidecar image -> sidecar container only -> watcher daemon (watches first) -> initial sync
+ * with progress -> sidecar marked healthy; then the user's `up` runs, and the app services,
+ * which depend on the sidecar being healthy, start on synced code. A failure undoes what this
+ * run created. down: the daemon stops first, so it never syncs into a vanishing sidecar.
+ */
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { AbortError, ExitCode, ExternalError } from '../lib/errors.js'
+import { run, spawnDetached } from '../lib/exec.js'
+import { logger } from '../lib/log.js'
+import { progressView } from '../lib/progress.js'
+import { composeArgs, runComposeCaptured } from '../compose/cli.js'
+import { overrideGlobals, type PlannedProject } from '../compose/load.js'
+import { ensureSyncImage } from '../docker/image.js'
+import { LABEL_PROJECT, SIDECAR_SERVICE } from '../docker/labels.js'
+import type { SyncTarget } from '../strategies/types.js'
+import { ControlUnavailable, request, socketPath } from './control.js'
+import { DAEMON_MARKER, daemonPid, logPath, stopProcess } from './process.js'
+import { specHash, specPath, type DaemonSpec } from './spec.js'
+import type { DaemonStatus } from './status.js'
+
+const log = logger('dsync:lifecycle')
+
+export interface LifecycleOptions {
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+export async function startSync(planned: PlannedProject, options: LifecycleOptions): Promise<void> {
+  const { plan } = planned
+  if (!plan.sidecar) return
+  await ensureSyncImage({
+    image: planned.config.image,
+    onProgress: (line) => process.stderr.write(`dsync: building the sync image: ${line}\n`),
+  })
+  const before = await existingResources(planned, options)
+  let startedDaemon = false
+  try {
+    const up = await runComposeCaptured(
+      planned.cli,
+      composeArgs(planned.cli, overrideGlobals(planned), [
+        'up',
+        '-d',
+        '--no-deps',
+        SIDECAR_SERVICE,
+      ]),
+      { cwd: options.cwd, env: options.env, reject: false },
+    )
+    if (up.exitCode !== 0) {
+      throw new ExternalError(
+        `compose up ${SIDECAR_SERVICE}`,
+        up.exitCode,
+        up.stderr,
+        'see the message above',
+      )
+    }
+    const container = await sidecarContainer(planned, options)
+    const spec: DaemonSpec = {
+      project: planned.project.name,
+      stateDir: planned.stateDir,
+      container,
+      syncs: targets(planned),
+    }
+    startedDaemon = await ensureDaemon(spec, options)
+    const view = progressView()
+    try {
+      await request(
+        socketPath(planned.stateDir),
+        { cmd: 'initial' },
+        { onProgress: (p) => view.update(p) },
+      )
+    } finally {
+      view.end()
+    }
+    await waitHealthy(container, options)
+  } catch (error) {
+    await undo(planned, options, before, startedDaemon)
+    throw error
+  }
+}
+
+/** Stops the project's daemon, if one runs. Idempotent. */
+export async function stopSync(planned: { stateDir: string }): Promise<boolean> {
+  const pid = daemonPid(planned.stateDir)
+  if (pid === undefined) return false
+  log.debug('stopping daemon %d', pid)
+  await stopProcess(pid)
+  return true
+}
+
+function targets(planned: PlannedProject): SyncTarget[] {
+  return planned.plan.syncs.flatMap((sync) =>
+    sync.sidecarPath
+      ? [
+          {
+            name: sync.spec.name,
+            strategy: sync.strategy,
+            src: sync.spec.src,
+            sidecarPath: sync.sidecarPath,
+            owner: sync.owner,
+            excludes: sync.spec.excludes,
+            excludesType: sync.spec.excludesType,
+            args: sync.spec.args,
+          },
+        ]
+      : [],
+  )
+}
+
+/** Starts the daemon unless one with the same spec already runs; true when it started one. */
+async function ensureDaemon(spec: DaemonSpec, options: LifecycleOptions): Promise<boolean> {
+  const { stateDir } = spec
+  const file = specPath(stateDir)
+  const running = daemonPid(stateDir)
+  if (running !== undefined) {
+    let same = false
+    try {
+      same = specHash(JSON.parse(readFileSync(file, 'utf8')) as DaemonSpec) === specHash(spec)
+    } catch {
+      same = false
+    }
+    if (same) return false
+    log.debug('configuration changed: restarting daemon %d', running)
+    await stopProcess(running)
+  }
+  mkdirSync(stateDir, { recursive: true })
+  writeFileSync(file, JSON.stringify(spec, null, 2))
+  const logFile = logPath(stateDir)
+  const fd = openSync(logFile, 'a')
+  let pid: number
+  try {
+    pid = spawnDetached(process.execPath, [daemonEntry(), DAEMON_MARKER, stateDir], {
+      cwd: stateDir,
+      env: options.env,
+      logFd: fd,
+    })
+  } finally {
+    closeSync(fd)
+  }
+  await waitForDaemon(stateDir, pid, logFile)
+  return true
+}
+
+function daemonEntry(): string {
+  // main.js sits next to this module once built.
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const built = path.join(here, 'main.js')
+  if (existsSync(built)) return built
+  throw new AbortError('the watcher daemon is not built', 'run npm run build', ExitCode.bug)
+}
+
+async function waitForDaemon(
+  stateDir: string,
+  pid: number,
+  logFile: string,
+): Promise<DaemonStatus> {
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    try {
+      return await request(socketPath(stateDir), { cmd: 'status' }, { timeoutMs: 5000 })
+    } catch (error) {
+      if (!(error instanceof ControlUnavailable)) throw error
+    }
+    let alive = true
+    try {
+      process.kill(pid, 0)
+    } catch {
+      alive = false
+    }
+    if (!alive || Date.now() > deadline) {
+      const tail = readTail(logFile)
+      throw new ExternalError('the dsync watcher daemon', undefined, tail, `see ${logFile}`)
+    }
+    await sleep(50)
+  }
+}
+
+function readTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-5).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+async function sidecarContainer(
+  planned: PlannedProject,
+  options: LifecycleOptions,
+): Promise<string> {
+  const result = await runComposeCaptured(
+    planned.cli,
+    composeArgs(planned.cli, overrideGlobals(planned), ['ps', '-q', SIDECAR_SERVICE]),
+    { cwd: options.cwd, env: options.env },
+  )
+  const id = result.stdout.trim().split('\n')[0]
+  if (!id)
+    throw new ExternalError(`compose ps ${SIDECAR_SERVICE}`, 0, 'the sync sidecar is not running')
+  return id
+}
+
+/** Docker reports the health a healthcheck interval after the marker appears. */
+async function waitHealthy(container: string, options: LifecycleOptions): Promise<void> {
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const result = await run(
+      'docker',
+      ['inspect', '-f', '{{if .State.Health}}{{.State.Health.Status}}{{end}}', container],
+      {
+        env: options.env,
+      },
+    )
+    const health = result.stdout.trim()
+    if (health === 'healthy' || health === '') return
+    if (health === 'unhealthy' || Date.now() > deadline) {
+      throw new ExternalError(
+        'the sync sidecar health check',
+        undefined,
+        `state ${health}`,
+        'see dsync logs',
+      )
+    }
+    await sleep(100)
+  }
+}
+
+interface Resources {
+  containers: Set<string>
+  volumes: Set<string>
+}
+
+async function existingResources(
+  planned: PlannedProject,
+  options: LifecycleOptions,
+): Promise<Resources> {
+  const project = planned.project.name
+  const [containers, volumes] = await Promise.all([
+    run('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`], {
+      env: options.env,
+    }),
+    run('docker', ['volume', 'ls', '-q', '--filter', `label=${LABEL_PROJECT}=${project}`], {
+      env: options.env,
+    }),
+  ])
+  return { containers: lines(containers.stdout), volumes: lines(volumes.stdout) }
+}
+
+function lines(text: string): Set<string> {
+  return new Set(
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  )
+}
+
+/** Undo what this `up` created: the daemon, the sidecar (if the project had no containers), new sync volumes. */
+async function undo(
+  planned: PlannedProject,
+  options: LifecycleOptions,
+  before: Resources,
+  startedDaemon: boolean,
+): Promise<void> {
+  try {
+    if (startedDaemon) await stopSync(planned)
+    if (before.containers.size === 0) {
+      await runComposeCaptured(
+        planned.cli,
+        composeArgs(planned.cli, overrideGlobals(planned), ['down']),
+        {
+          cwd: options.cwd,
+          env: options.env,
+          reject: false,
+        },
+      )
+    }
+    const now = await existingResources(planned, options)
+    const fresh = [...now.volumes].filter((v) => !before.volumes.has(v))
+    if (fresh.length > 0)
+      await run('docker', ['volume', 'rm', '-f', ...fresh], { env: options.env, reject: false })
+  } catch (error) {
+    log.warn(
+      'could not undo everything: %s',
+      error instanceof Error ? error.message : String(error),
+    )
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The services behind `dsync status|flush|sync|logs|pause|resume|clean`. Each finds its project
+ * as compose does (working directory, -f, -p, --project-directory, COMPOSE_FILE,
+ * COMPOSE_PROJECT_NAME) and talks to that project's daemon over its control socket.
+ */
+import { createReadStream, existsSync, readFileSync, rmSync, statSync, watch } from 'node:fs'
+import { AbortError, ExitCode } from '../lib/errors.js'
+import { run } from '../lib/exec.js'
+import { projectStateDir } from '../lib/paths.js'
+import { parseComposeArgv } from '../compose/argv.js'
+import { resolveProject } from '../compose/project.js'
+import { loadProject, planProject } from '../compose/load.js'
+import { syncImageTag } from '../docker/image.js'
+import { LABEL_PROJECT } from '../docker/labels.js'
+import { ControlUnavailable, request, socketPath, type ControlRequest } from './control.js'
+import { startSync, stopSync } from './lifecycle.js'
+import { daemonPid, logPath, statusPath } from './process.js'
+import type { DaemonStatus, PassProgress } from './status.js'
+import { progressView } from '../lib/progress.js'
+
+export interface ProjectFlags {
+  file?: string[]
+  projectName?: string
+  projectDirectory?: string
+  envFile?: string[]
+}
+
+export interface Context {
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+/** The compose argv these flags stand for. */
+function composeArgv(flags: ProjectFlags): string[] {
+  return [
+    ...(flags.file ?? []).flatMap((f) => ['-f', f]),
+    ...(flags.projectName ? ['-p', flags.projectName] : []),
+    ...(flags.projectDirectory ? ['--project-directory', flags.projectDirectory] : []),
+    ...(flags.envFile ?? []).flatMap((f) => ['--env-file', f]),
+  ]
+}
+
+export interface LocatedProject {
+  name: string
+  stateDir: string
+}
+
+export function locateProject(flags: ProjectFlags, ctx: Context): LocatedProject {
+  const argv = parseComposeArgv(composeArgv(flags))
+  // -p alone is enough: the state directory is named after the project.
+  if (argv.projectName && argv.files.length === 0 && !ctx.env.COMPOSE_FILE) {
+    const name = argv.projectName
+    return { name, stateDir: projectStateDir(name, ctx.env) }
+  }
+  const project = resolveProject(argv, ctx)
+  return { name: project.name, stateDir: projectStateDir(project.name, ctx.env) }
+}
+
+function notRunning(project: LocatedProject): AbortError {
+  return new AbortError(
+    `no dsync daemon runs for project "${project.name}"`,
+    'start it with dsync compose up',
+    ExitCode.tempFail,
+  )
+}
+
+async function ask(
+  project: LocatedProject,
+  req: ControlRequest,
+  onProgress?: (p: PassProgress) => void,
+) {
+  if (daemonPid(project.stateDir) === undefined) throw notRunning(project)
+  try {
+    return await request(socketPath(project.stateDir), req, { onProgress })
+  } catch (error) {
+    if (error instanceof ControlUnavailable) throw notRunning(project)
+    throw new AbortError(
+      `the daemon of project "${project.name}" reports: ${(error as Error).message}`,
+      `see dsync logs -p ${project.name}`,
+      ExitCode.tempFail,
+    )
+  }
+}
+
+export interface StatusReport {
+  project: string
+  stateDir: string
+  daemon: { running: boolean; pid: number | undefined; health: DaemonStatus['health'] | 'down' }
+  /** Live figures when the daemon runs; the last ones it wrote otherwise. */
+  status: DaemonStatus | undefined
+}
+
+export async function status(flags: ProjectFlags, ctx: Context): Promise<StatusReport> {
+  const project = locateProject(flags, ctx)
+  const pid = daemonPid(project.stateDir)
+  let live: DaemonStatus | undefined
+  if (pid !== undefined) {
+    try {
+      live = await request(socketPath(project.stateDir), { cmd: 'status' }, { timeoutMs: 5000 })
+    } catch {
+      live = undefined
+    }
+  }
+  const last = live ?? readLastStatus(project.stateDir)
+  return {
+    project: project.name,
+    stateDir: project.stateDir,
+    daemon: {
+      running: live !== undefined,
+      pid: live?.pid ?? pid,
+      health: live ? live.health : 'down',
+    },
+    status: last,
+  }
+}
+
+function readLastStatus(stateDir: string): DaemonStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(statusPath(stateDir), 'utf8')) as DaemonStatus
+  } catch {
+    return undefined
+  }
+}
+
+export async function flush(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
+  return ask(locateProject(flags, ctx), { cmd: 'flush' })
+}
+
+export async function pause(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
+  return ask(locateProject(flags, ctx), { cmd: 'pause' })
+}
+
+export async function resume(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
+  return ask(locateProject(flags, ctx), { cmd: 'resume' })
+}
+
+/**
+ * A full pass of one sync or all. Without a live daemon (never started, or killed) the sync is
+ * brought up as `up` would: the daemon replaced, everything changed meanwhile caught up.
+ */
+export async function syncNow(
+  name: string | undefined,
+  flags: ProjectFlags,
+  ctx: Context,
+): Promise<DaemonStatus> {
+  const project = locateProject(flags, ctx)
+  if (daemonPid(project.stateDir) === undefined) {
+    const loaded = await loadProject(parseComposeArgv(composeArgv(flags)), ctx)
+    if (!loaded.config) {
+      throw new AbortError(
+        `project "${loaded.project.name}" has no x-sync block`,
+        'add one to a compose file',
+        ExitCode.config,
+      )
+    }
+    if (name !== undefined && !loaded.config.syncs.some((s) => s.name === name)) {
+      throw new AbortError(
+        `no sync named "${name}"`,
+        `syncs are: ${loaded.config.syncs.map((s) => s.name).join(', ')}`,
+        ExitCode.usage,
+      )
+    }
+    const planned = await planProject(
+      { ...loaded, config: loaded.config },
+      { ...ctx, sidecarImage: loaded.config.image ?? syncImageTag() },
+    )
+    await startSync(planned, ctx)
+    return ask(project, { cmd: 'status' })
+  }
+  const view = progressView()
+  try {
+    return await ask(project, name === undefined ? { cmd: 'sync' } : { cmd: 'sync', name }, (p) =>
+      view.update(p),
+    )
+  } finally {
+    view.end()
+  }
+}
+
+/** Prints the daemon's log; with `follow`, keeps printing until aborted. */
+export async function logs(
+  flags: ProjectFlags,
+  ctx: Context,
+  options: { follow: boolean; signal?: AbortSignal; out?: NodeJS.WritableStream },
+): Promise<void> {
+  const project = locateProject(flags, ctx)
+  const file = logPath(project.stateDir)
+  const out = options.out ?? process.stdout
+  if (!existsSync(file)) {
+    if (!options.follow) {
+      throw new AbortError(
+        `no daemon log for project "${project.name}" yet`,
+        'start the sync with dsync compose up',
+        ExitCode.noInput,
+      )
+    }
+  }
+  let offset = 0
+  const pump = () =>
+    new Promise<void>((resolve) => {
+      let size = 0
+      try {
+        size = statSync(file).size
+      } catch {
+        resolve()
+        return
+      }
+      if (size < offset) offset = 0
+      if (size === offset) {
+        resolve()
+        return
+      }
+      const stream = createReadStream(file, { start: offset, end: size - 1 })
+      stream.on('data', (chunk) => out.write(chunk))
+      stream.on('end', () => {
+        offset = size
+        resolve()
+      })
+      stream.on('error', () => resolve())
+    })
+  await pump()
+  if (!options.follow) return
+  await new Promise<void>((resolve) => {
+    let busy = Promise.resolve()
+    const tick = () => {
+      busy = busy.then(pump)
+    }
+    const timer = setInterval(tick, 250)
+    let watcher: ReturnType<typeof watch> | undefined
+    try {
+      watcher = watch(project.stateDir, tick)
+    } catch {
+      watcher = undefined
+    }
+    options.signal?.addEventListener('abort', () => {
+      clearInterval(timer)
+      watcher?.close()
+      resolve()
+    })
+  })
+}
+
+export interface CleanPlan {
+  project: string
+  daemonPid: number | undefined
+  containers: { id: string; name: string }[]
+  volumes: string[]
+  stateDir: string | undefined
+}
+
+/** What `clean` would remove (nothing is touched). */
+export async function cleanPlan(flags: ProjectFlags, ctx: Context): Promise<CleanPlan> {
+  const project = locateProject(flags, ctx)
+  const label = `label=${LABEL_PROJECT}=${project.name}`
+  const [containers, volumes] = await Promise.all([
+    run('docker', ['ps', '-a', '--filter', label, '--format', '{{.ID}} {{.Names}}'], {
+      env: ctx.env,
+    }),
+    run('docker', ['volume', 'ls', '-q', '--filter', label], { env: ctx.env }),
+  ])
+  return {
+    project: project.name,
+    daemonPid: daemonPid(project.stateDir),
+    containers: containers.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [id = '', name = ''] = l.split(' ')
+        return { id, name }
+      }),
+    volumes: volumes.stdout.split('\n').filter(Boolean),
+    stateDir: existsSync(project.stateDir) ? project.stateDir : undefined,
+  }
+}
+
+/** Removes what the plan lists; volumes still used by app containers are reported, not forced. */
+export async function clean(plan: CleanPlan, ctx: Context): Promise<{ kept: string[] }> {
+  if (plan.stateDir) await stopSync({ stateDir: plan.stateDir })
+  if (plan.containers.length > 0) {
+    await run('docker', ['rm', '-f', '-v', ...plan.containers.map((c) => c.id)], { env: ctx.env })
+  }
+  const kept: string[] = []
+  for (const volume of plan.volumes) {
+    const result = await run('docker', ['volume', 'rm', volume], { env: ctx.env, reject: false })
+    if (result.exitCode !== 0 && !/no such volume/i.test(result.stderr)) kept.push(volume)
+  }
+  if (plan.stateDir) rmSync(plan.stateDir, { recursive: true, force: true })
+  if (kept.length > 0) {
+    throw new AbortError(
+      `volume ${kept.join(', ')} is still used by the project's containers and was kept`,
+      `run dsync compose -p ${plan.project} down first, then dsync clean again`,
+      ExitCode.tempFail,
+    )
+  }
+  return { kept }
+}

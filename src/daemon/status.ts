@@ -1,0 +1,43 @@
+/** What the daemon reports about itself and each sync (`dsync status --json` prints this). */
+import type { ResolvedStrategy } from '../compose/types.js'
+
+export type SyncState =
+  'starting' | 'initial-sync' | 'watching' | 'syncing' | 'paused' | 'sidecar-down' | 'error'
+
+export interface SyncStatus {
+  name: string
+  strategy: ResolvedStrategy
+  src: string
+  state: SyncState
+  /** ISO time of the last completed sync (batch or pass). */
+  lastSync: string | undefined
+  lastBatch: { paths: number; latencyMs: number; kind: 'paths' | 'full' } | undefined
+  /** Changes found by a verification pass that the watcher had not delivered. */
+  missed: number
+  errors: number
+  lastError: string | undefined
+  pending: number
+  fullPasses: number
+  batches: number
+}
+
+export interface DaemonStatus {
+  project: string
+  pid: number
+  startedAt: string
+  /** `ok` when every sync is watching (or paused on request). */
+  health: 'ok' | 'degraded' | 'starting'
+  /** Milliseconds from start until every watch was set up. */
+  watchSetupMs: number | undefined
+  container: string
+  syncs: SyncStatus[]
+}
+
+export interface PassProgress {
+  sync: string
+  phase: 'scan' | 'transfer' | 'done'
+  files: number
+  totalFiles: number
+  bytes: number
+  totalBytes: number
+}
