@@ -1,0 +1,16 @@
+import { Command } from '@oclif/core'
+import { resume } from '../daemon/service.js'
+import { context, projectFlags, toProjectFlags } from '../project-flags.js'
+
+export default class Resume extends Command {
+  static override summary =
+    'Resume syncing after dsync pause, catching up on every change made meanwhile.'
+  static override examples = ['<%= config.bin %> resume']
+  static override flags = projectFlags
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Resume)
+    await resume(toProjectFlags(flags), context())
+    this.logToStderr('dsync: resumed')
+  }
+}

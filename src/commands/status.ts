@@ -1,0 +1,51 @@
+import { Command, Flags } from '@oclif/core'
+import { status, type StatusReport } from '../daemon/service.js'
+import { context, projectFlags, toProjectFlags } from '../project-flags.js'
+
+export default class Status extends Command {
+  static override summary =
+    "Show the project's syncs: strategy, state, last sync, latency, errors; the daemon's pid and health."
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status -p myapp --json',
+  ]
+  static override flags = {
+    ...projectFlags,
+    json: Flags.boolean({ summary: 'Print JSON on stdout.' }),
+  }
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(Status)
+    const report = await status(toProjectFlags(flags), context())
+    if (flags.json) {
+      this.log(JSON.stringify(report, null, 2))
+      return
+    }
+    this.log(render(report))
+  }
+}
+
+function render(report: StatusReport): string {
+  const lines: string[] = []
+  const d = report.daemon
+  lines.push(
+    `project ${report.project}: daemon ${d.running ? `${d.pid} (${d.health})` : 'down'}` +
+      (report.status?.watchSetupMs !== undefined && d.running
+        ? `, watches set up in ${report.status.watchSetupMs} ms`
+        : ''),
+  )
+  if (!report.status) {
+    lines.push('  no sync has run yet: start it with dsync compose up')
+    return lines.join('\n')
+  }
+  for (const s of report.status.syncs) {
+    const state = d.running ? s.state : 'stopped'
+    const last = s.lastSync ? new Date(s.lastSync).toLocaleTimeString() : 'never'
+    const batch = s.lastBatch ? ` (${s.lastBatch.paths} paths, ${s.lastBatch.latencyMs} ms)` : ''
+    lines.push(
+      `  ${s.name}  ${s.strategy}  ${state}  last sync ${last}${batch}  errors ${s.errors}  missed ${s.missed}` +
+        (s.lastError && s.state !== 'watching' ? `  last error: ${s.lastError}` : ''),
+    )
+  }
+  return lines.join('\n')
+}
