@@ -33,6 +33,15 @@ export interface LifecycleOptions {
 export async function startSync(planned: PlannedProject, options: LifecycleOptions): Promise<void> {
   const { plan } = planned
   if (!plan.sidecar) return
+  for (const sync of plan.syncs) {
+    if (sync.strategy === 'unison' || sync.strategy === 'native_osx') {
+      throw new AbortError(
+        `${sync.spec.file}: x-sync.syncs.${sync.spec.name}.strategy: ${sync.strategy} has no sync engine in this version of dsync`,
+        'use strategy: rsync (one-way) for now',
+        ExitCode.unavailable,
+      )
+    }
+  }
   await ensureSyncImage({
     image: planned.config.image,
     onProgress: (line) => process.stderr.write(`dsync: building the sync image: ${line}\n`),
