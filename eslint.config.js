@@ -36,7 +36,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/lib/exec.ts'],
+    files: ['src/lib/exec.ts', 'src/lib/spawn.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

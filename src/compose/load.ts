@@ -16,7 +16,7 @@ import { parseComposeModel, type ComposeModel } from './model.js'
 import { isEmptyPlan, plan, renderOverride, type SyncPlan, type UidGid } from './plan.js'
 import { resolveProject, type Project } from './project.js'
 import type { Platform, SyncConfig } from './types.js'
-import { readXSync, validateXSync } from './xsync.js'
+import { readXSync, validateXSync, type RawXSync } from './xsync.js'
 
 const log = logger('dsync:compose')
 
@@ -45,10 +45,49 @@ export interface LoadOptions {
 
 export async function loadProject(argv: ComposeArgv, options: LoadOptions): Promise<LoadedProject> {
   const project = resolveProject(argv, options)
+  const stateDir = projectStateDir(project.name, options.env)
   const raw = project.fromStdin ? undefined : readXSync(project.files, project.env)
-  const config = raw ? validateXSync(raw, project.directory) : undefined
+  const config = raw ? validateCached(raw, project, stateDir) : undefined
   const cli = await detectComposeCli(options.env)
-  return { argv, project, cli, config, stateDir: projectStateDir(project.name, options.env) }
+  return { argv, project, cli, config, stateDir }
+}
+
+/**
+ * Validation compiles a JSON Schema (tens of ms): a config validated before is reused while
+ * the block and the files are unchanged and every src is still a folder.
+ */
+function validateCached(raw: RawXSync, project: Project, stateDir: string): SyncConfig {
+  const hash = createHash('sha256')
+  hash.update(project.directory + '\n' + JSON.stringify(raw.value) + '\n')
+  for (const file of project.files) hash.update(file.path + '\n' + file.text)
+  const key = hash.digest('hex')
+  const cacheFile = path.join(stateDir, 'config.json')
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as {
+      key: string
+      config: SyncConfig
+    }
+    if (cached.key === key && cached.config.syncs.every((s) => isDirectory(s.src)))
+      return cached.config
+  } catch {
+    // No cache yet.
+  }
+  const config = validateXSync(raw, project.directory)
+  try {
+    mkdirSync(stateDir, { recursive: true })
+    writeFileSync(cacheFile, JSON.stringify({ key, config }))
+  } catch (error) {
+    log.debug('cannot cache the validated config: %s', String(error))
+  }
+  return config
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 /** The globals every compose call of this project gets (without the override). */

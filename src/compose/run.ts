@@ -9,7 +9,6 @@ import { parseComposeArgv, hasFlag } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeAttached } from './cli.js'
 import { loadProject, overrideGlobals, planProject, type PlannedProject } from './load.js'
 import { syncImageTag } from '../docker/image.js'
-import { startSync, stopSync } from '../daemon/lifecycle.js'
 
 const log = logger('dsync:compose')
 
@@ -58,6 +57,7 @@ export async function composeMain(
     STOPPING.has(subcommand) &&
     stopsEverything(subcommand, parsed.subArgs)
   ) {
+    const { stopSync } = await import('../daemon/lifecycle.js')
     await stopSync(planned)
   }
   return runComposeAttached(planned.cli, args, options)
@@ -70,6 +70,8 @@ async function up(
   args: string[],
   options: ComposeRunOptions,
 ): Promise<number> {
+  // The sync machinery is loaded only by the subcommands that need it.
+  const { startSync, stopSync } = await import('../daemon/lifecycle.js')
   await startSync(planned, options)
   const code = await runComposeAttached(planned.cli, args, options)
   const detached =

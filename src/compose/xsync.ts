@@ -8,7 +8,8 @@ import { statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
+import { createRequire } from 'node:module'
+import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv'
 import { closest, distance } from 'fastest-levenshtein'
 import { parseAllDocuments, type YAMLError } from 'yaml'
 
@@ -421,6 +422,8 @@ const LEGACY_KEYS: Record<string, string> = {
 let compiled: ValidateFunction<XSyncDocument> | undefined
 function validator(): ValidateFunction<XSyncDocument> {
   if (!compiled) {
+    // Loaded on first use: the common run reuses a validated config and never needs Ajv.
+    const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass }
     const ajv = new Ajv({ allErrors: true })
     ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
     compiled = ajv.compile<XSyncDocument>(xsyncSchema)

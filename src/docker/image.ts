@@ -9,7 +9,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { AbortError, ExitCode, ExternalError } from '../lib/errors.js'
-import { describeCommand, run, spawn } from '../lib/exec.js'
+import { describeCommand, run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
 import { packageRoot } from '../lib/paths.js'
 
@@ -108,6 +108,8 @@ async function buildImage(tag: string, options: EnsureSyncImageOptions): Promise
   // --force-rm: a failed step of the legacy builder would otherwise leave its container behind.
   const args = ['build', '--force-rm', '-t', tag, dir]
   log.debug('building %s from %s', tag, dir)
+  // Loaded here: planning needs the tag on every run, building is rare.
+  const { spawn } = await import('../lib/spawn.js')
   const child = spawn('docker', args, { env: options.env, signal: options.signal, stdin: 'ignore' })
   // The legacy builder prints the failing step's output on stdout and the verdict on stderr;
   // BuildKit prints everything on stderr. The tail of stderr names the failure either way.

@@ -3,7 +3,7 @@
  * through here: the command and cwd are logged at debug, failures become ExternalError with the
  * command, exit code and stderr, and an abort signal kills the child.
  */
-import { execa, type ResultPromise } from 'execa'
+import { spawn as spawnChild } from 'node:child_process'
 import { ExternalError, ExitCode, AbortError } from './errors.js'
 import { logger } from './log.js'
 
@@ -41,11 +41,19 @@ function missing(file: string, error: unknown): AbortError | undefined {
 }
 
 /** Runs a command to completion and captures its output. */
+/** execa costs ~100 ms to load: only the paths that need it load it. */
+let execaModule: Promise<typeof import('execa')> | undefined
+function loadExeca() {
+  execaModule ??= import('execa')
+  return execaModule
+}
+
 export async function run(
   file: string,
   args: readonly string[],
   options: RunOptions = {},
 ): Promise<RunResult> {
+  const { execa } = await loadExeca()
   log.debug('run %s (cwd %s)', describe(file, args), options.cwd ?? process.cwd())
   try {
     const result = await execa(file, args, {
@@ -92,12 +100,10 @@ export async function runAttached(
   options: InheritOptions = {},
 ): Promise<number> {
   log.debug('attach %s (cwd %s)', describe(file, args), options.cwd ?? process.cwd())
-  const child = execa(file, args, {
+  const child = spawnChild(file, [...args], {
     cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
+    env: options.env ?? process.env,
     stdio: 'inherit',
-    reject: false,
   })
   const forward = (signal: NodeJS.Signals) => () => {
     child.kill(signal)
@@ -111,16 +117,12 @@ export async function runAttached(
   process.on('SIGTERM', onTerm)
   process.on('SIGHUP', onHup)
   try {
-    const result = await child
-    if (result.exitCode !== undefined) return result.exitCode
-    if (result.signal) return 128 + signalNumber(result.signal)
-    const notFound = missing(file, result.cause)
-    if (notFound) throw notFound
-    throw new ExternalError(
-      describe(file, args),
-      undefined,
-      causeText(result.cause, result.message),
-    )
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', (error) => reject(missing(file, error) ?? error))
+      child.once('exit', (code, signal) => {
+        resolve(code ?? 128 + signalNumber(signal ?? 'SIGTERM'))
+      })
+    })
   } finally {
     process.off('SIGINT', onInt)
     process.off('SIGTERM', onTerm)
@@ -137,65 +139,6 @@ function signalNumber(signal: string): number {
     SIGTERM: 15,
   }
   return numbers[signal] ?? 1
-}
-
-export interface SpawnOptions {
-  cwd?: string
-  env?: NodeJS.ProcessEnv
-  signal?: AbortSignal
-  /** 'pipe' streams (default) or 'ignore'. */
-  stdin?: 'pipe' | 'ignore'
-  stdout?: 'pipe' | 'ignore' | 'inherit'
-  stderr?: 'pipe' | 'ignore' | 'inherit'
-}
-
-/** A long-lived child with streams (the agent channel, tar and rsync pipes). */
-export type Spawned = ResultPromise<{ buffer: false }>
-
-export function spawn(file: string, args: readonly string[], options: SpawnOptions = {}): Spawned {
-  log.debug('spawn %s (cwd %s)', describe(file, args), options.cwd ?? process.cwd())
-  return execa(file, args, {
-    cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
-    stdin: options.stdin ?? 'pipe',
-    stdout: options.stdout ?? 'pipe',
-    stderr: options.stderr ?? 'pipe',
-    cancelSignal: options.signal,
-    buffer: false,
-    reject: false,
-    encoding: 'buffer',
-  }) as unknown as Spawned
-}
-
-/**
- * Starts a detached process that outlives dsync (the watcher daemon), with its output
- * appended to a log file descriptor. Returns its pid.
- */
-export function spawnDetached(
-  file: string,
-  args: readonly string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; logFd: number },
-): number {
-  log.debug('detach %s', describe(file, args))
-  const child = execa(file, args, {
-    cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
-    detached: true,
-    stdin: 'ignore',
-    // execa's types name only the standard descriptors; any open descriptor works at run time.
-    stdout: options.logFd as 1,
-    stderr: options.logFd as 2,
-    reject: false,
-    cleanup: false,
-  })
-  child.unref()
-  // The detached child's promise settles only when it exits; nothing here waits for it.
-  child.catch(() => undefined)
-  if (child.pid === undefined)
-    throw new ExternalError(describe(file, args), undefined, 'could not start')
-  return child.pid
 }
 
 export { describe as describeCommand }

@@ -19,7 +19,8 @@
  */
 import { once } from 'node:events'
 import { AbortError, DsyncError, ExitCode } from '../lib/errors.js'
-import { describeCommand, spawn, type Spawned } from '../lib/exec.js'
+import { describeCommand } from '../lib/exec.js'
+import { spawn, type Spawned } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
 
 const log = logger('dsync:agent')

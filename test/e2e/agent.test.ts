@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureSyncImage, syncImageTag } from '../../src/docker/image.js'
-import { run, spawn } from '../../src/lib/exec.js'
+import { run } from '../../src/lib/exec.js'
+import { spawn } from '../../src/lib/spawn.js'
 import {
   AgentBatchError,
   AgentChannel,
