@@ -5,6 +5,7 @@
  * which depend on the sidecar being healthy, start on synced code. A failure undoes what this
  * run created. down: the daemon stops first, so it never syncs into a vanishing sidecar.
  */
+import { createHash } from 'node:crypto'
 import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -42,6 +43,10 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
         ExitCode.unavailable,
       )
     }
+  }
+  if (await alreadyInSync(planned, options)) {
+    process.stderr.write('dsync: sync already running and healthy\n')
+    return
   }
   await ensureSyncImage({
     image: planned.config.image,
@@ -87,10 +92,68 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
       view.end()
     }
     await waitHealthy(container, options)
+    writeFileSync(
+      recordPath(planned.stateDir),
+      JSON.stringify({ override: overrideHash(planned), container }),
+    )
   } catch (error) {
     await undo(planned, options, before, startedDaemon)
     throw error
   }
+}
+
+function recordPath(stateDir: string): string {
+  return path.join(stateDir, 'sidecar.json')
+}
+
+function overrideHash(planned: PlannedProject): string {
+  const text = planned.overridePath ? readFileSync(planned.overridePath, 'utf8') : ''
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/**
+ * A second `up` with nothing changed: the same override, the sidecar it started still running
+ * and healthy, and a daemon with the same spec reporting every sync healthy. Then there is
+ * nothing to start or catch up (the daemon has been syncing all along).
+ */
+async function alreadyInSync(planned: PlannedProject, options: LifecycleOptions): Promise<boolean> {
+  let record: { override: string; container: string }
+  try {
+    record = JSON.parse(readFileSync(recordPath(planned.stateDir), 'utf8')) as typeof record
+  } catch {
+    return false
+  }
+  if (record.override !== overrideHash(planned) || daemonPid(planned.stateDir) === undefined)
+    return false
+  const spec: DaemonSpec = {
+    project: planned.project.name,
+    stateDir: planned.stateDir,
+    container: record.container,
+    syncs: targets(planned),
+  }
+  try {
+    const running = JSON.parse(readFileSync(specPath(planned.stateDir), 'utf8')) as DaemonSpec
+    if (specHash(running) !== specHash(spec)) return false
+    const status = await request(
+      socketPath(planned.stateDir),
+      { cmd: 'status' },
+      { timeoutMs: 3000 },
+    )
+    if (status.health !== 'ok') return false
+  } catch {
+    return false
+  }
+  const inspect = await run(
+    'docker',
+    [
+      'inspect',
+      '-f',
+      '{{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}',
+      record.container,
+    ],
+    { env: options.env, reject: false },
+  )
+  return inspect.exitCode === 0 && inspect.stdout.trim() === 'true healthy'
 }
 
 /** Stops the project's daemon, if one runs. Idempotent. */
