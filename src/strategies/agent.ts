@@ -81,6 +81,11 @@ export interface AgentUnreadyOp {
 export interface AgentPingOp {
   op: 'ping'
 }
+/** Answers with the sync's manifest (see parseVolumeManifest in manifest.ts). */
+export interface AgentListOp {
+  op: 'list'
+  sync: string
+}
 export type AgentOp =
   | AgentWriteOp
   | AgentMkdirOp
@@ -90,6 +95,7 @@ export type AgentOp =
   | AgentReadyOp
   | AgentUnreadyOp
   | AgentPingOp
+  | AgentListOp
 export type AgentOpName = AgentOp['op']
 
 /** One operation the agent refused or failed; the channel stays open. */
@@ -165,6 +171,9 @@ export class AgentChannel implements AsyncDisposable {
   #pending = new Map<number, Pending>()
   #nextId = 1
   #input: Buffer = Buffer.alloc(0)
+  #chunks: Buffer[] = []
+  #chunkBytes = 0
+  #awaiting = 0
   #stderr = ''
   #greeted = false
   #greeting: { resolve: () => void; reject: (error: Error) => void } | undefined
@@ -285,6 +294,11 @@ export class AgentChannel implements AsyncDisposable {
     return this.#void({ op: 'unready' })
   }
 
+  /** The volume's manifest of one sync, in one round trip (no docker exec of its own). */
+  list(sync: string): Promise<string> {
+    return this.#send({ op: 'list', sync })
+  }
+
   /** One round trip; resolves with its duration in ms. */
   async ping(): Promise<number> {
     const start = performance.now()
@@ -371,7 +385,20 @@ export class AgentChannel implements AsyncDisposable {
   }
 
   #onData(chunk: Buffer): void {
-    this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk
+    // A large answer (a manifest) arrives in many chunks: gather them until it is complete
+    // instead of copying the growing buffer on every chunk.
+    if (this.#awaiting > 0) {
+      this.#chunks.push(chunk)
+      this.#chunkBytes += chunk.length
+      if (this.#chunkBytes < this.#awaiting) return
+      chunk = Buffer.concat(this.#chunks)
+      this.#chunks = []
+      this.#chunkBytes = 0
+      this.#awaiting = 0
+      this.#input = chunk
+    } else {
+      this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk
+    }
     for (;;) {
       const nl = this.#input.indexOf(10)
       if (nl < 0) {
@@ -388,7 +415,15 @@ export class AgentChannel implements AsyncDisposable {
       if (!match) return this.#protocolError(`bad response header ${JSON.stringify(header)}`)
       const id = Number(match[1])
       const length = Number(match[3])
-      if (this.#input.length < nl + 1 + length) return
+      if (this.#input.length < nl + 1 + length) {
+        if (length > 1 << 20) {
+          this.#chunks = [this.#input]
+          this.#chunkBytes = this.#input.length
+          this.#awaiting = nl + 1 + length
+          this.#input = Buffer.alloc(0)
+        }
+        return
+      }
       const payload = this.#input.toString('utf8', nl + 1, nl + 1 + length)
       this.#input = this.#input.subarray(nl + 1 + length)
       if (id === 0) return this.#protocolError(`the agent refused a request: ${payload}`)
@@ -494,6 +529,8 @@ function encode(id: number, op: AgentOp): Uint8Array[] {
         ownerId(op.gid),
         op.recursive ? '1' : '0',
       ])
+    case 'list':
+      return frame(id, 'list', op.sync, '', none, [])
     case 'ready':
     case 'unready':
     case 'ping':

@@ -1,6 +1,6 @@
 /**
  * Manifests: what a tree holds (path, type, size, mtime in nanoseconds, mode, owner), on the
- * host (a walk with the exclude matcher) and in the volume (one `find -printf` in the sidecar),
+ * host (a walk with the exclude matcher) and in the volume (one `find -printf` in the sidecar, through the agent),
  * and the difference between the two. A full pass is "apply the difference", which is exact:
  * deletions included, same-size edits within one second included (mtimes compare to the
  * microsecond, where rsync's default quick check compares whole seconds).
@@ -127,12 +127,7 @@ export function isGone(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR'
 }
 
-/** The `find` command that prints a volume manifest, NUL-separated (see parseVolumeManifest). */
-export function volumeManifestCommand(dir: string): string[] {
-  return ['find', dir, '-mindepth', '1', '-printf', '%y %s %T@ %m %U %G\\0%P\\0%l\\0']
-}
-
-/** Parses `find -printf '%y %s %T@ %m %U %G\0%P\0%l\0'` output. */
+/** Parses the agent's `list` answer: `find -printf '%y %s %T@ %m %U %G\0%P\0%l\0'` output. */
 export function parseVolumeManifest(output: Buffer | string): Manifest {
   const text = typeof output === 'string' ? output : output.toString('utf8')
   const parts = text.split('\0')

@@ -14,7 +14,7 @@ import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ExternalError } from '../lib/errors.js'
-import { run, describeCommand } from '../lib/exec.js'
+import { describeCommand } from '../lib/exec.js'
 import { spawn } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
 import type { PassProgress } from '../daemon/status.js'
@@ -26,7 +26,6 @@ import {
   isGone,
   parseVolumeManifest,
   statEntry,
-  volumeManifestCommand,
   walkHost,
   type Entry,
   type Manifest,
@@ -300,15 +299,8 @@ export class RsyncStrategy implements SyncStrategy {
   }
 
   private async volumeManifest(): Promise<Manifest> {
-    const { sidecar, target } = this
-    const result = await run(
-      'docker',
-      ['exec', sidecar.container, ...volumeManifestCommand(target.sidecarPath)],
-      {
-        env: sidecar.env,
-      },
-    )
-    return parseVolumeManifest(result.stdout)
+    const agent = await this.sidecar.agent()
+    return parseVolumeManifest(await agent.list(this.target.name))
   }
 }
 
