@@ -282,7 +282,16 @@ export function renderOverride(
   const volumes: Record<string, unknown> = {}
   const sidecar = syncPlan.sidecar
   for (const sync of syncPlan.syncs) {
-    if (!sync.volume) continue
+    if (!sync.volume) {
+      // native: the user's binds stay; the sync's own `mounts:` become binds of src.
+      for (const mount of sync.mounts) {
+        if (mount.origin !== 'add') continue
+        const service = (services[mount.service] ??= {})
+        const list = (service.volumes ??= []) as unknown[]
+        list.push({ type: 'bind', source: sync.spec.src, target: mount.target })
+      }
+      continue
+    }
     volumes[sync.volume] = {
       labels: {
         [LABEL_ROLE]: ROLE_VOLUME,
@@ -344,9 +353,12 @@ export function renderOverride(
   return doc
 }
 
-/** True when the plan changes nothing (all syncs native): no override file is needed. */
+/** True when the plan changes nothing (all syncs native, no `mounts:`): no override is needed. */
 export function isEmptyPlan(syncPlan: SyncPlan): boolean {
-  return syncPlan.sidecar === undefined
+  return (
+    syncPlan.sidecar === undefined &&
+    syncPlan.syncs.every((s) => s.mounts.every((m) => m.origin !== 'add'))
+  )
 }
 
 export const _internal = { isBindOf, nearest, usesSidecar }

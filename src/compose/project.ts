@@ -11,13 +11,15 @@ import { AbortError, ExitCode } from '../lib/errors.js'
 import type { ComposeArgv } from './argv.js'
 import { parseDotEnv } from './xsync.js'
 
-const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml']
-const OVERRIDE_FILES: Record<string, string[]> = {
-  'compose.yaml': ['compose.override.yaml', 'compose.override.yml'],
-  'compose.yml': ['compose.override.yml', 'compose.override.yaml'],
-  'docker-compose.yaml': ['docker-compose.override.yaml', 'docker-compose.override.yml'],
-  'docker-compose.yml': ['docker-compose.override.yml', 'docker-compose.override.yaml'],
-}
+// Compose's own lists and order (compose-go cli/options.go): the override is looked up by
+// these names whatever the main file is called.
+const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml']
+const OVERRIDE_FILES = [
+  'compose.override.yml',
+  'compose.override.yaml',
+  'docker-compose.override.yml',
+  'docker-compose.override.yaml',
+]
 
 export interface ComposeFile {
   path: string
@@ -60,15 +62,23 @@ export function resolveProject(argv: ComposeArgv, options: ResolveOptions): Proj
     if (!existsSync(file)) {
       throw new AbortError(`--env-file ${file}: no such file`, 'fix the path', ExitCode.noInput)
     }
-    Object.assign(dotEnv, parseDotEnv(readFileSync(file, 'utf8')))
+    // `${VAR}` in an env file reads the shell's environment, then the earlier files.
+    Object.assign(dotEnv, parseDotEnv(readFileSync(file, 'utf8'), { ...dotEnv, ...shellEnv }))
   }
   const readDefaultEnv = (dir: string) => {
     const file = path.join(dir, '.env')
     if (envFiles.length === 0 && existsSync(file) && statSync(file).isFile()) {
-      Object.assign(dotEnv, parseDotEnv(readFileSync(file, 'utf8')))
+      Object.assign(dotEnv, parseDotEnv(readFileSync(file, 'utf8'), { ...dotEnv, ...shellEnv }))
     }
   }
-  readDefaultEnv(workDir)
+  // Compose's working directory: --project-directory, else the first -f file's folder, else
+  // the current one (where a .env may set COMPOSE_FILE).
+  const firstArgFile = argv.files.find((f) => f !== '-')
+  const envDir =
+    argv.projectDirectory || firstArgFile === undefined
+      ? workDir
+      : path.dirname(path.resolve(cwd, firstArgFile))
+  readDefaultEnv(envDir)
   let env = { ...dotEnv, ...shellEnv }
 
   let filePaths: string[]
@@ -96,7 +106,7 @@ export function resolveProject(argv: ComposeArgv, options: ResolveOptions): Proj
   }
   const firstFile = filePaths.find((f) => f !== '-')
   const directory = argv.projectDirectory ? workDir : firstFile ? path.dirname(firstFile) : workDir
-  if (directory !== workDir && envFiles.length === 0) {
+  if (directory !== envDir && envFiles.length === 0) {
     // Compose reads .env from the project directory (the first file's folder).
     readDefaultEnv(directory)
     env = { ...dotEnv, ...shellEnv }
@@ -135,9 +145,7 @@ function findDefaultFiles(start: string): string[] {
     for (const candidate of DEFAULT_FILES) {
       const file = path.join(dir, candidate)
       if (existsSync(file)) {
-        const override = (OVERRIDE_FILES[candidate] ?? [])
-          .map((o) => path.join(dir, o))
-          .find((o) => existsSync(o))
+        const override = OVERRIDE_FILES.map((o) => path.join(dir, o)).find((o) => existsSync(o))
         return override ? [file, override] : [file]
       }
     }

@@ -56,8 +56,9 @@ export function detectPlatform(
 
 export function isLocalEndpoint(endpoint: string): boolean {
   if (endpoint.startsWith('unix://') || endpoint.startsWith('npipe://')) return true
-  const match = /^tcp:\/\/\[?([^\]/:]+)\]?(?::\d+)?/.exec(endpoint)
+  // An IPv6 host is bracketed: tcp://[::1]:2375.
+  const match = /^tcp:\/\/(?:\[([^\]]+)\]|([^/:]+))/.exec(endpoint)
   if (!match) return false
-  const host = match[1] ?? ''
+  const host = match[1] ?? match[2] ?? ''
   return host === 'localhost' || host.startsWith('127.') || host === '::1'
 }
