@@ -134,7 +134,7 @@ async function buildImage(tag: string, options: EnsureSyncImageOptions): Promise
   throw new ExternalError(
     describeCommand('docker', args),
     result.exitCode,
-    stderrTail.join('\n') || String(result.message),
+    stderrTail.join('\n') || (result.error?.message ?? ''),
     'the sidecar image is built from debian:bookworm-slim and Debian packages: check that the ' +
       'image is present and that the engine can reach the Debian mirror, or set x-sync image:',
     ExitCode.unavailable,

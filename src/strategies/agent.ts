@@ -197,9 +197,8 @@ export class AgentChannel implements AsyncDisposable {
     })
     // EPIPE when the agent is gone: the exit handler reports it with the real reason.
     stdin.on('error', (error) => log.debug('%s: stdin: %s', container, error.message))
-    this.#exited = this.#child.then(
-      (result) => this.#onExit(result.exitCode, result.signal),
-      (error: unknown) => this.#onExit(undefined, undefined, error),
+    this.#exited = Promise.resolve(this.#child).then((result) =>
+      this.#onExit(result.exitCode, result.signal, result.error),
     )
   }
 

@@ -169,7 +169,7 @@ export class RsyncStrategy implements SyncStrategy {
       }
     })
     entries.forEach((e, i) => {
-      const mtimeMs = nsToMs(e.mtimeNs)
+      const mtimeMs = e.mtimeMs
       switch (e.type) {
         case 'd':
           ops.push({ op: 'mkdir', sync: name, path: e.rel, mode: e.mode, mtimeMs })
@@ -302,10 +302,6 @@ export class RsyncStrategy implements SyncStrategy {
     const agent = await this.sidecar.agent()
     return parseVolumeManifest(await agent.list(this.target.name))
   }
-}
-
-function nsToMs(ns: bigint): number {
-  return Number(ns / 1000n) / 1000
 }
 
 async function mapLimit<T, R>(
