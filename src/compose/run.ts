@@ -3,7 +3,7 @@
  * the arguments go to compose untouched. With one, compose runs with the user's files plus the
  * generated override; `up`/`start` bring the sync up first and `down`/`stop` stop it first.
  */
-import { ExitCode, isDsyncError } from '../lib/errors.js'
+import { ConfigError, ExitCode, isDsyncError } from '../lib/errors.js'
 import { logger } from '../lib/log.js'
 import { parseComposeArgv, hasFlag } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeAttached } from './cli.js'
@@ -34,7 +34,12 @@ export async function composeMain(
     loaded = await loadProject(parsed, options)
   } catch (error) {
     // No compose file (or an unreadable one) and nothing of dsync's to add: compose says it best.
-    if (isDsyncError(error) && error.exitCode === ExitCode.noInput) {
+    // A missing sync src (also exit 66) is the x-sync block's error: dsync reports it.
+    if (
+      isDsyncError(error) &&
+      error.exitCode === ExitCode.noInput &&
+      !(error instanceof ConfigError)
+    ) {
       log.debug('no project found (%s): passing through', error.message)
       return passthrough(argv, options)
     }

@@ -440,14 +440,11 @@ export function validateXSync(raw: RawXSync, projectDir: string): SyncConfig {
   const validate = validator()
   const valid = validate(raw.value)
   const issues: ConfigIssue[] = []
-  const add = (
-    segments: readonly (string | number)[],
-    message: string,
-    suggestion?: string,
-  ): void => {
+  const add: AddIssue = (segments, message, suggestion, missing) => {
     const keyPath = formatKeyPath(segments)
     const issue: ConfigIssue = { file: raw.origin(keyPath), path: keyPath, message }
     if (suggestion) issue.suggestion = suggestion
+    if (missing) issue.missing = true
     issues.push(issue)
   }
   if (!valid) schemaIssues(validate.errors ?? [], raw.value, add)
@@ -461,6 +458,8 @@ type AddIssue = (
   segments: readonly (string | number)[],
   message: string,
   suggestion?: string,
+  /** The issue is a file or folder that does not exist (exit code 66, not 65). */
+  missing?: true,
 ) => void
 
 const KEYWORD_RANK: Record<string, number> = { anyOf: 0, oneOf: 0, enum: 1, const: 1, type: 2 }
@@ -807,6 +806,7 @@ function checkSrc(
       segments,
       `folder ${JSON.stringify(src)} does not exist (resolved to ${resolved})`,
       'create it or fix the path (relative to the project directory)',
+      true,
     )
     return
   }

@@ -6,6 +6,7 @@
  * answers status / flush / sync / pause / resume on its control socket.
  */
 import { writeFileSync, renameSync } from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import watcher from '@parcel/watcher'
@@ -59,6 +60,8 @@ class SyncWorker {
   private paused = false
   /** The next full pass verifies: what it finds, the watcher missed. */
   private verifying = false
+  /** The watcher may not see some folders: the next run subscribes anew (see unwatchedFolders). */
+  private rewatchNeeded = false
   private retryDelay = 500
   private subscription: watcher.AsyncSubscription | undefined
   private idleWaiters: (() => void)[] = []
@@ -141,6 +144,7 @@ class SyncWorker {
 
   private async drain(): Promise<void> {
     while ((this.pending.size > 0 || this.needFull) && !this.paused) {
+      if (this.rewatchNeeded) await this.rewatch()
       const startedAt = this.firstPendingAt || Date.now()
       const full = this.needFull || this.pending.size > FULL_PASS_PATHS
       const verify = full && this.verifying && batchIsEmpty(this.pending)
@@ -166,6 +170,21 @@ class SyncWorker {
         }
         if (full) this.status.fullPasses++
         else this.status.batches++
+        // A folder reported as changed, not created: its attributes changed, or it was removed
+        // and created again, which @parcel/watcher reports as one update
+        // (https://github.com/parcel-bundler/watcher/issues/72), so its contents were never
+        // listed. Only a full pass is sure to catch up; it sends nothing if nothing differs.
+        const changedFolders = await this.changedFolders(batch, created)
+        if (changedFolders.size > 0 && !full) this.needFull = true
+        const fresh = changedFolders.size > 0 ? new Set([...created, ...changedFolders]) : created
+        if (fresh.size > 0 && (await this.unwatchedFolders(fresh))) {
+          log.info(
+            '%s: new folders hold folders the watcher was not told about: watching anew, then a full pass',
+            this.status.name,
+          )
+          this.rewatchNeeded = true
+          this.needFull = true
+        }
         if (verify && result.changed > 0) {
           this.status.missed += result.changed
           log.warn(
@@ -202,6 +221,72 @@ class SyncWorker {
       }
       this.status.pending = this.pending.size
       this.onChange()
+    }
+  }
+
+  /** The paths of a batch, not reported as created, that are folders on the host now. */
+  private async changedFolders(
+    batch: ReadonlySet<string>,
+    created: ReadonlySet<string>,
+  ): Promise<Set<string>> {
+    const folders = new Set<string>()
+    const { src } = this.strategy.target
+    for (const rel of batch) {
+      if (created.has(rel)) continue
+      try {
+        if ((await lstat(path.join(src, rel))).isDirectory()) folders.add(rel)
+      } catch {
+        // gone: its deletion is synced as such
+      }
+    }
+    return folders
+  }
+
+  /**
+   * On Linux, @parcel/watcher adds an inotify watch only for the folder an event names, never
+   * for folders already inside it (a tree moved in, `mkdir -p a/b`, a burst of new folders), so
+   * every later change in those would go unseen:
+   * https://github.com/parcel-bundler/watcher/issues/97. A new folder holding a subfolder whose
+   * own creation was not reported is that case.
+   */
+  private async unwatchedFolders(created: ReadonlySet<string>): Promise<boolean> {
+    const { src } = this.strategy.target
+    for (const rel of created) {
+      let dirents
+      try {
+        dirents = await readdir(path.join(src, rel), { withFileTypes: true })
+      } catch {
+        continue // a file, or gone
+      }
+      for (const dirent of dirents) {
+        if (!dirent.isDirectory()) continue
+        const child = `${rel}/${dirent.name}`
+        if (created.has(child) || this.created.has(child)) continue
+        if (excludedWithParents(this.strategy.matcher, child, true)) continue
+        return true
+      }
+    }
+    return false
+  }
+
+  /**
+   * A new subscription reads the whole tree and watches every folder (unsubscribing first: the
+   * library shares one watcher, and its tree, between subscriptions of the same folder). What
+   * changed in between is caught by the full pass that follows.
+   */
+  private async rewatch(): Promise<void> {
+    this.needFull = true
+    await this.unwatch()
+    try {
+      await this.watch()
+      this.rewatchNeeded = false
+    } catch (error) {
+      // Tried again on the next run; until then full passes keep the volume right.
+      log.warn(
+        '%s: watching anew failed: %s',
+        this.status.name,
+        error instanceof Error ? error.message : String(error),
+      )
     }
   }
 
@@ -280,14 +365,22 @@ export function watchIgnores(target: SyncTarget): (string | RegExp)[] {
       if (target.excludes.some((p) => p.startsWith('!'))) return []
       return target.excludes
         .filter((p) => plain.test(p))
-        .map((p) => new RegExp(`/${escapeRegExp(p.replace(/\/$/, ''))}(?:/|$)`))
+        .map((p) => segmentRegExp(p.replace(/\/$/, '')))
     case 'name':
-      return target.excludes.map((p) => new RegExp(`/${escapeRegExp(p)}(?:/|$)`))
+      return target.excludes.map(segmentRegExp)
     case 'path':
       return target.excludes.map((p) => path.join(target.src, p))
     case 'regex':
       return []
   }
+}
+
+/**
+ * `name` as a whole path segment. @parcel/watcher matches a RegExp against the path relative to
+ * the watched folder, so a top-level `node_modules` has no `/` before it.
+ */
+function segmentRegExp(name: string): RegExp {
+  return new RegExp(`(?:^|/)${escapeRegExp(name)}(?:/|$)`)
 }
 
 function escapeRegExp(text: string): string {

@@ -29,7 +29,8 @@ async function main(): Promise<void> {
     const strategy = createStrategy(request.target, {
       container: request.container,
       env: process.env,
-      agent: async () => (channel ??= await AgentChannel.open(request.container, { env: process.env })),
+      agent: async () =>
+        (channel ??= await AgentChannel.open(request.container, { env: process.env })),
     })
     const result = await strategy.fullPass((progress) => send({ type: 'progress', progress }))
     send({ type: 'result', result })

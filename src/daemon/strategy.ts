@@ -9,6 +9,8 @@ export function createStrategy(target: SyncTarget, sidecar: Sidecar): SyncStrate
     case 'unison':
     case 'native_osx':
     case 'native':
-      throw new Error(`the ${target.strategy} strategy has no sync engine in this version; use rsync`)
+      throw new Error(
+        `the ${target.strategy} strategy has no sync engine in this version; use rsync`,
+      )
   }
 }

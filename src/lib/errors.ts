@@ -52,6 +52,8 @@ export interface ConfigIssue {
   path: string
   message: string
   suggestion?: string
+  /** A file or folder the user named does not exist (exit 66 when every issue is one). */
+  missing?: true
 }
 
 export function formatConfigIssue(issue: ConfigIssue): string {
@@ -63,7 +65,11 @@ export function formatConfigIssue(issue: ConfigIssue): string {
 export class ConfigError extends DsyncError {
   constructor(readonly issues: readonly ConfigIssue[]) {
     const first = issues[0]
-    super(first ? formatConfigIssue(first) : 'invalid configuration', ExitCode.config)
+    const allMissing = issues.length > 0 && issues.every((issue) => issue.missing)
+    super(
+      first ? formatConfigIssue(first) : 'invalid configuration',
+      allMissing ? ExitCode.noInput : ExitCode.config,
+    )
   }
 
   override line(): string {

@@ -9,7 +9,7 @@
  * A full pass compares a manifest of the host with one of the volume and applies the difference
  * with the above, so a pass with nothing changed transfers nothing.
  */
-import { readFile } from 'node:fs/promises'
+import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -43,6 +43,13 @@ const TAR_MIN_ENTRIES = 200
 
 export class RsyncStrategy implements SyncStrategy {
   readonly matcher: ExcludeMatcher
+  /**
+   * The host file as path batches last sent it (see fileSignature). The watcher often reports
+   * one save twice (@parcel/watcher delivers the first event after a quiet spell at once, the
+   * rest of the save 50 ms later): the second time the file is unchanged and is not written
+   * again, so a watcher in the app container sees one change per save, not two.
+   */
+  private readonly sent = new Map<string, string>()
 
   constructor(
     readonly target: SyncTarget,
@@ -55,6 +62,8 @@ export class RsyncStrategy implements SyncStrategy {
     const { target } = this
     const progress = progressReporter(target.name, onProgress)
     progress.scan()
+    // A full pass starts from what the volume holds, not from what was sent.
+    this.sent.clear()
     const agent = await this.sidecar.agent()
     await agent.setOwner(target.name, target.owner.uid, target.owner.gid)
     const [host, volume] = await Promise.all([
@@ -86,12 +95,19 @@ export class RsyncStrategy implements SyncStrategy {
     const { target } = this
     const upserts = new Map<string, Entry>()
     const removals: string[] = []
+    const signatures = new Map<string, string>()
     for (const rel of [...paths].sort(compareDepth)) {
       const entry = await statEntry(target.src, rel)
       if (excludedWithParents(this.matcher, rel, entry?.type === 'd')) continue
       if (!entry) {
         removals.push(rel)
+        this.sent.delete(rel)
         continue
+      }
+      if (entry.type === 'f') {
+        const signature = await fileSignature(path.join(target.src, rel))
+        if (signature !== undefined && this.sent.get(rel) === signature) continue
+        if (signature !== undefined) signatures.set(rel, signature)
       }
       upserts.set(rel, entry)
       if (entry.type === 'd' && created.has(rel)) {
@@ -102,6 +118,7 @@ export class RsyncStrategy implements SyncStrategy {
     }
     const list = [...upserts.values()].sort((a, b) => compareDepth(a.rel, b.rel))
     await this.apply(list, removals, undefined, progressReporter(target.name))
+    for (const [rel, signature] of signatures) this.sent.set(rel, signature)
     return {
       kind: 'paths',
       changed: list.length + removals.length,
@@ -197,6 +214,10 @@ export class RsyncStrategy implements SyncStrategy {
       '-a',
       '-W',
       '-I',
+      // The arguments travel in the protocol, not on the remote command line: rsync 3.2.4+
+      // backslash-escapes that line for a remote shell, and `docker exec` runs none, so the
+      // sidecar's rsync took --chown's `*` map literally and kept the host's owner.
+      '--protect-args',
       '--numeric-ids',
       `--chown=${target.owner.uid}:${target.owner.gid}`,
       '--modify-window=-1',
@@ -301,6 +322,19 @@ export class RsyncStrategy implements SyncStrategy {
   private async volumeManifest(): Promise<Manifest> {
     const agent = await this.sidecar.agent()
     return parseVolumeManifest(await agent.list(this.target.name))
+  }
+}
+
+/**
+ * Inode, size, mtime and ctime in nanoseconds, taken before the content is read: equal only if
+ * nothing wrote to the file since (ctime changes on every write, and on a restored mtime too).
+ */
+async function fileSignature(file: string): Promise<string | undefined> {
+  try {
+    const s = await lstat(file, { bigint: true })
+    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+  } catch {
+    return undefined
   }
 }
 

@@ -1,0 +1,553 @@
+/**
+ * `dsync compose ...` end to end, as a user runs it: the built CLI against the real engine and
+ * the user's own compose CLI (here docker-compose v1). Each test works in a copy of a fixture
+ * with a unique project name and its own state directory, and removes what it created.
+ */
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
+import { parse } from 'yaml'
+import { run, type RunResult } from '../../src/lib/exec.js'
+import { spawn } from '../../src/lib/spawn.js'
+import { cliPath, leftovers, testProject, waitFor, type TestProject } from './helpers.js'
+
+// ---------------------------------------------------------------------------------------------
+// Helpers of this file
+
+/** Projects a test created; afterEach disposes them even when an assertion failed. */
+const created: TestProject[] = []
+function project(fixture: string): TestProject {
+  const p = testProject(fixture)
+  created.push(p)
+  return p
+}
+afterEach(async () => {
+  for (const p of created.splice(0)) await p.dispose()
+})
+
+/** `dsync ARGS` from any working directory (the helper's `dsync` runs in the project folder). */
+function dsyncIn(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  return run(process.execPath, [cliPath, ...args], { cwd, env, reject: false })
+}
+
+function stateDir(p: TestProject): string {
+  return path.join(p.env.XDG_STATE_HOME ?? '', 'dsync', p.name)
+}
+
+/** Watcher daemons still running for this project's state directory. */
+async function daemons(p: TestProject): Promise<string[]> {
+  const found = await run('pgrep', ['-af', 'dsync-daemon'], { reject: false })
+  return found.stdout.split('\n').filter((line) => line.includes(stateDir(p)))
+}
+
+/** The compose services that have a container (running or not) in the project. */
+async function containerServices(name: string): Promise<string[]> {
+  const ps = await run('docker', [
+    'ps',
+    '-a',
+    '--filter',
+    `label=com.docker.compose.project=${name}`,
+    '--format',
+    '{{.Label "com.docker.compose.service"}}',
+  ])
+  return ps.stdout.split('\n').filter(Boolean).sort()
+}
+
+async function containerOf(name: string, service: string): Promise<string> {
+  const ps = await run('docker', [
+    'ps',
+    '-aq',
+    '--filter',
+    `label=com.docker.compose.project=${name}`,
+    '--filter',
+    `label=com.docker.compose.service=${service}`,
+  ])
+  const id = ps.stdout.split('\n').find(Boolean)
+  if (!id) throw new Error(`no container for service ${service} of project ${name}`)
+  return id
+}
+
+interface Mount {
+  type: string
+  source: string
+  target: string
+}
+
+interface ComposeConfig {
+  services?: Record<string, { volumes?: unknown[] } | undefined>
+  volumes?: Record<string, unknown>
+}
+
+/** A service's mounts from `compose config` output, short or long syntax alike. */
+function mountsOf(configYaml: string, service: string): Mount[] {
+  const config = parse(configYaml) as ComposeConfig
+  return (config.services?.[service]?.volumes ?? []).map((v): Mount => {
+    if (typeof v === 'string') {
+      const [source = '', target = ''] = v.split(':')
+      return { type: source.startsWith('/') ? 'bind' : 'volume', source, target }
+    }
+    const long = v as Partial<Mount>
+    return { type: long.type ?? '', source: long.source ?? '', target: long.target ?? '' }
+  })
+}
+
+function servicesOf(configYaml: string): string[] {
+  return Object.keys((parse(configYaml) as ComposeConfig).services ?? {}).sort()
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '')
+}
+
+/** `promise`, or a failure naming `what` once `ms` have passed. */
+async function within<T>(ms: number, what: string, promise: PromiseLike<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The same compose arguments run directly with the user's compose CLI, for comparison. */
+async function plainCompose(p: TestProject, args: string[]): Promise<RunResult> {
+  // The compose dsync would pick: `docker compose` (v2) where it exists, else docker-compose.
+  const v2 = await run('docker', ['compose', 'version'], { reject: false })
+  const [file, ...prefix] = v2.exitCode === 0 ? ['docker', 'compose'] : ['docker-compose']
+  return run(file ?? 'docker-compose', [...prefix, ...args], {
+    cwd: p.dir,
+    env: p.env,
+    reject: false,
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. strategy auto -> native: compose with the user's files, bind mount kept, no sidecar
+
+describe('a native project (strategy auto on a local Linux engine)', () => {
+  let p: TestProject
+  let up: RunResult
+
+  beforeAll(async () => {
+    // Given the e2e-native fixture (strategy: auto, a bind mount of ./src at /app)
+    p = testProject('e2e-native')
+    // When the user brings it up
+    up = await p.dsync(['compose', 'up', '-d'])
+  })
+  afterAll(async () => {
+    await p.dispose()
+  })
+
+  test('up -d starts the app on the bind mount: a file written on the host is read inside', async () => {
+    expect(up.exitCode, up.stderr).toBe(0)
+
+    // When a file is written on the host after the app started
+    writeFileSync(path.join(p.dir, 'src', 'from-host.txt'), 'written on the host\n')
+
+    // Then the app reads it at once through its bind mount, and no sync sidecar exists
+    const read = await p.dsync(['compose', 'exec', '-T', 'app', 'cat', '/app/from-host.txt'])
+    expect(read.exitCode, read.stderr).toBe(0)
+    expect(read.stdout).toBe('written on the host')
+    expect(await containerServices(p.name)).toEqual(['app'])
+    expect(await daemons(p)).toEqual([])
+  })
+
+  test('ps lists the app', async () => {
+    // When the user lists the project's containers
+    const ps = await p.dsync(['compose', 'ps'])
+
+    // Then compose's own table shows the app, up
+    expect(ps.exitCode, ps.stderr).toBe(0)
+    expect(ps.stdout).toMatch(new RegExp(`${p.name}[-_]app[-_]1\\b.*\\bUp\\b`))
+    expect(ps.stdout).not.toContain('dsync-sync')
+  })
+
+  test('logs passes the service output through', async () => {
+    // When the user asks for the app's logs, Then the line the app printed is there
+    await waitFor('the app to log its greeting', async () => {
+      const logs = await p.dsync(['compose', 'logs', 'app'])
+      return logs.exitCode === 0 && logs.stdout.includes('app says: hello from the native fixture')
+    })
+  })
+
+  test("exec's exit code becomes dsync's", async () => {
+    // When a command in the container exits 3
+    const exec = await p.dsync(['compose', 'exec', '-T', 'app', 'sh', '-c', 'exit 3'])
+
+    // Then dsync exits 3 too
+    expect(exec.exitCode).toBe(3)
+  })
+
+  test('config prints the merged model with the bind mount kept and no sidecar', async () => {
+    // When the user prints the model
+    const config = await p.dsync(['compose', 'config'])
+
+    // Then it is the user's model: the app with its bind mount of ./src, nothing added
+    expect(config.exitCode, config.stderr).toBe(0)
+    expect(servicesOf(config.stdout)).toEqual(['app'])
+    expect(mountsOf(config.stdout, 'app')).toEqual([
+      { type: 'bind', source: path.join(p.dir, 'src'), target: '/app' },
+    ])
+    expect((parse(config.stdout) as ComposeConfig).volumes).toBeUndefined()
+  })
+
+  test('down removes the containers and the network', async () => {
+    // When the user takes the project down
+    const down = await p.dsync(['compose', 'down'])
+
+    // Then nothing of it is left on the engine
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await leftovers(p.name)).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// 2. strategy rsync: a named volume, the sidecar, the initial sync
+
+describe('an rsync project', () => {
+  let p: TestProject
+  let up: RunResult
+
+  beforeAll(async () => {
+    // Given the rsync fixture (app as 1000:1000, owner: auto)
+    p = testProject('rsync')
+    // When the user brings it up
+    up = await p.dsync(['compose', 'up', '-d'])
+  })
+  afterAll(async () => {
+    await p.dispose()
+  })
+
+  test('up -d syncs the host folder into the volume, owned by the app user', async () => {
+    expect(up.exitCode, up.stderr).toBe(0)
+    const onHost = readFileSync(path.join(p.dir, 'src', 'hello.txt'), 'utf8')
+
+    // Then the app sees the host's file at /app, owned by its own user
+    const seen = await p.sh('app', 'stat -c %u:%g /app /app/hello.txt && cat /app/hello.txt')
+    expect(seen).toBe(`1000:1000\n1000:1000\n${onHost.replace(/\n$/, '')}`)
+    expect(await containerServices(p.name)).toEqual(['app', 'dsync-sync'])
+  })
+
+  test('config shows the app mounting the sync volume and the sidecar service', async () => {
+    // When the user prints the model
+    const config = await p.dsync(['compose', 'config'])
+
+    // Then the bind mount of ./src is replaced by the named volume, and dsync-sync is added
+    expect(config.exitCode, config.stderr).toBe(0)
+    expect(servicesOf(config.stdout)).toEqual(['app', 'dsync-sync'])
+    const app = mountsOf(config.stdout, 'app')
+    expect(app).toEqual([{ type: 'volume', source: 'code', target: '/app' }])
+    expect(app.some((m) => m.source === path.join(p.dir, 'src'))).toBe(false)
+    expect(Object.keys((parse(config.stdout) as ComposeConfig).volumes ?? {})).toEqual(['code'])
+  })
+
+  test('the sidecar publishes no port and has no network', async () => {
+    // When the sidecar container is inspected
+    const id = await containerOf(p.name, 'dsync-sync')
+    const [inspect] = JSON.parse((await run('docker', ['inspect', id])).stdout) as {
+      HostConfig: { NetworkMode: string; PortBindings: object | null; PublishAllPorts: boolean }
+      NetworkSettings: { Ports: object | null; Networks: object | null }
+    }[]
+
+    // Then it has network_mode none and nothing published
+    expect(inspect?.HostConfig.NetworkMode).toBe('none')
+    expect(Object.keys(inspect?.HostConfig.PortBindings ?? {})).toEqual([])
+    expect(inspect?.HostConfig.PublishAllPorts).toBe(false)
+    expect(Object.keys(inspect?.NetworkSettings.Ports ?? {})).toEqual([])
+    expect(Object.keys(inspect?.NetworkSettings.Networks ?? {})).toEqual(['none'])
+  })
+
+  test('ps shows the app and the sidecar', async () => {
+    // When the user lists the project's containers
+    const ps = await p.dsync(['compose', 'ps'])
+
+    // Then both are up: ps runs with the override, so the sidecar is part of the project
+    expect(ps.exitCode, ps.stderr).toBe(0)
+    expect(ps.stdout).toMatch(new RegExp(`${p.name}[-_]app[-_]1\\b.*\\bUp\\b`))
+    expect(ps.stdout).toMatch(new RegExp(`${p.name}[-_]dsync-sync[-_]1\\b.*\\bUp\\b`))
+  })
+
+  test('down -v leaves no container, volume, network or daemon', async () => {
+    // When the user takes the project down with its volumes
+    const down = await p.dsync(['compose', 'down', '-v'])
+
+    // Then nothing of the project is left, and the watcher daemon is gone
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await leftovers(p.name)).toEqual([])
+    await waitFor('the watcher daemon to exit', async () => (await daemons(p)).length === 0, 5_000)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// 3. No x-sync block: exactly plain compose
+
+test('a project without x-sync behaves exactly as plain docker-compose, and leaves no state', async () => {
+  // Given a compose project with no x-sync block
+  const p = project('e2e-plain')
+  const cases = [
+    { args: ['config'], code: 0 },
+    { args: ['-f', 'invalid.yaml', 'config'], code: 1 },
+    { args: ['exec', '-T', 'app', 'true'], code: 1 },
+  ]
+
+  for (const { args, code } of cases) {
+    // When the same arguments go to docker-compose and to dsync compose
+    const direct = await plainCompose(p, args)
+    const viaDsync = await p.dsync(['compose', ...args])
+
+    // Then the exit code, stdout and message are compose's
+    expect(direct.exitCode, direct.stderr).toBe(code)
+    expect({ args, code: viaDsync.exitCode, stdout: viaDsync.stdout }).toEqual({
+      args,
+      code: direct.exitCode,
+      stdout: direct.stdout,
+    })
+    expect(viaDsync.stderr).toBe(direct.stderr)
+  }
+
+  // And dsync created no state for the project
+  expect(existsSync(stateDir(p))).toBe(false)
+})
+
+// ---------------------------------------------------------------------------------------------
+// 4. Compose's global flags and environment
+
+test('-f repeated and -p: an override file that adds x-sync, under the given project name', async () => {
+  // Given a base file without x-sync and sync.yaml adding it, and a decoy COMPOSE_PROJECT_NAME
+  const p = project('e2e-layered')
+  const decoy = `${p.name}decoy`
+  const env = { COMPOSE_PROJECT_NAME: decoy }
+  const files = ['-f', 'compose.yaml', '-f', 'sync.yaml']
+
+  // When only the base file is given, Then there is nothing to sync: the model is the user's
+  const base = await p.dsync(['compose', '-f', 'compose.yaml', 'config'], { env })
+  expect(base.exitCode, base.stderr).toBe(0)
+  expect(servicesOf(base.stdout)).toEqual(['app'])
+
+  // When both files and -p are given
+  const up = await p.dsync(['compose', ...files, '-p', p.name, 'up', '-d'], { env })
+
+  // Then the sync of sync.yaml runs under the -p name (not the environment's)
+  expect(up.exitCode, up.stderr).toBe(0)
+  const exec = await p.dsync(
+    ['compose', ...files, '-p', p.name, 'exec', '-T', 'app', 'cat', '/app/hello.txt'],
+    { env },
+  )
+  expect(exec.stdout).toBe('hello from the layered fixture')
+  expect(await containerServices(p.name)).toEqual(['app', 'dsync-sync'])
+  expect(await containerServices(decoy)).toEqual([])
+  expect(existsSync(path.join(path.dirname(stateDir(p)), decoy))).toBe(false)
+
+  // And down with the same flags removes everything, daemon included
+  const down = await p.dsync(['compose', ...files, '-p', p.name, 'down', '-v'], { env })
+  expect(down.exitCode, down.stderr).toBe(0)
+  expect(await leftovers(p.name)).toEqual([])
+  await waitFor('the watcher daemon to exit', async () => (await daemons(p)).length === 0, 5_000)
+})
+
+test('--project-directory from another folder, with the files from COMPOSE_FILE', async () => {
+  // Given the layered project, COMPOSE_FILE naming both files, and a shell in another folder
+  const p = project('e2e-layered')
+  const elsewhere = path.dirname(p.dir)
+  const env = { ...p.env, COMPOSE_FILE: ['compose.yaml', 'sync.yaml'].join(path.delimiter) }
+
+  // When the user prints the model with --project-directory
+  const config = await dsyncIn(elsewhere, ['compose', '--project-directory', p.dir, 'config'], env)
+
+  // Then both files were read (the sidecar is there) and ./src resolved in the project folder
+  expect(config.exitCode, config.stderr).toBe(0)
+  expect(servicesOf(config.stdout)).toEqual(['app', 'dsync-sync'])
+  expect(mountsOf(config.stdout, 'app')).toEqual([
+    { type: 'volume', source: 'code', target: '/app' },
+  ])
+})
+
+test('.env and --env-file interpolate ${SRC_DIR:-./src} in the x-sync src', async () => {
+  // Given src: ${SRC_DIR:-./src}, a .env with SRC_DIR=./code, other.env with ./other, no ./src
+  const p = project('e2e-env')
+  const env = { SRC_DIR: undefined }
+
+  // When the model is printed with the .env file, Then the sync of ./code is planned
+  const config = await p.dsync(['compose', 'config'], { env })
+  expect(config.exitCode, config.stderr).toBe(0)
+  expect(servicesOf(config.stdout)).toEqual(['app', 'dsync-sync'])
+
+  // When the project is brought up with --env-file other.env
+  const args = ['compose', '--env-file', 'other.env']
+  const up = await p.dsync([...args, 'up', '-d'], { env })
+
+  // Then ./other is what was synced into the app's volume
+  expect(up.exitCode, up.stderr).toBe(0)
+  const read = await p.dsync([...args, 'exec', '-T', 'app', 'cat', '/app/which.txt'], { env })
+  expect(read.stdout).toBe('other')
+  expect(await containerServices(p.name)).toEqual(['app', 'dsync-sync'])
+
+  const down = await p.dsync([...args, 'down', '-v'], { env })
+  expect(down.exitCode, down.stderr).toBe(0)
+  expect(await leftovers(p.name)).toEqual([])
+})
+
+// ---------------------------------------------------------------------------------------------
+// 5. The Docker CLI plugin
+
+test('docker dsync compose: install the plugin, bring a project up through docker, uninstall', async () => {
+  // Given a Docker CLI config folder of its own and the native fixture
+  const p = project('native')
+  const dockerConfig = mkdtempSync(path.join(tmpdir(), 'dsync-e2e-docker-'))
+  const env = { ...p.env, DOCKER_CONFIG: dockerConfig }
+  const docker = (args: string[]) => run('docker', args, { cwd: p.dir, env, reject: false })
+  const link = path.join(dockerConfig, 'cli-plugins', 'docker-dsync')
+  try {
+    // When the plugin is installed
+    const install = await p.dsync(['plugin', 'install'], { env })
+
+    // Then the link exists, answers the metadata call, and docker lists dsync
+    expect(install.exitCode, install.stderr).toBe(0)
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+    const metadata = await run(link, ['docker-cli-plugin-metadata'], { env })
+    expect(JSON.parse(metadata.stdout)).toMatchObject({ SchemaVersion: '0.1.0' })
+    expect((await docker(['--help'])).stdout).toMatch(/^\s+dsync\*?\s/m)
+
+    // When the project is brought up through docker
+    const up = await docker(['dsync', 'compose', 'up', '-d'])
+    expect(up.exitCode, up.stderr).toBe(0)
+
+    // Then a file written on the host is visible in the app container
+    writeFileSync(path.join(p.dir, 'src', 'via-plugin.txt'), 'seen through docker dsync\n')
+    const read = await docker([
+      'dsync',
+      'compose',
+      'exec',
+      '-T',
+      'app',
+      'cat',
+      '/app/via-plugin.txt',
+    ])
+    expect(read.exitCode, read.stderr).toBe(0)
+    expect(read.stdout).toBe('seen through docker dsync')
+
+    const down = await docker(['dsync', 'compose', 'down'])
+    expect(down.exitCode, down.stderr).toBe(0)
+    expect(await leftovers(p.name)).toEqual([])
+
+    // When the plugin is uninstalled, Then the link is gone and docker no longer lists dsync
+    const uninstall = await p.dsync(['plugin', 'uninstall'], { env })
+    expect(uninstall.exitCode, uninstall.stderr).toBe(0)
+    expect(existsSync(link)).toBe(false)
+    expect((await docker(['--help'])).stdout).not.toMatch(/^\s+dsync\*?\s/m)
+  } finally {
+    rmSync(dockerConfig, { recursive: true, force: true })
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// 6. Bad inputs: one line, a documented exit code, nothing left behind
+
+describe('bad x-sync input', () => {
+  // Given one copy of the e2e-bad fixture: one file per mistake, used with -f
+  let p: TestProject
+  beforeAll(() => {
+    p = testProject('e2e-bad')
+  })
+  afterAll(async () => {
+    await p.dispose()
+  })
+
+  test.each([
+    {
+      what: 'an unknown key',
+      file: 'unknown-key.yaml',
+      code: 65,
+      key: 'x-sync.syncs.code.exlcudes',
+      says: 'unknown key "exlcudes"; did you mean "excludes"?',
+    },
+    {
+      what: 'a missing src folder',
+      file: 'missing-src.yaml',
+      code: 66,
+      key: 'x-sync.syncs.code.src',
+      says: 'folder "./missing" does not exist',
+    },
+    {
+      what: 'a sync no service mounts',
+      file: 'unmounted.yaml',
+      code: 65,
+      key: 'x-sync.syncs.assets',
+      says: 'no service mounts "./assets"',
+    },
+    {
+      what: 'a strategy typo',
+      file: 'strategy-typo.yaml',
+      code: 65,
+      key: 'x-sync.syncs.code.strategy',
+      says: 'did you mean "rsync"?',
+    },
+  ])('$what: exit $code, one line naming file and key, nothing left behind', async (bad) => {
+    // Given a compose file with one mistake in its x-sync block
+    const file = path.join(p.dir, bad.file)
+    const before = readFileSync(file)
+
+    // When the user brings it up
+    const up = await p.dsync(['compose', '-f', bad.file, 'up', '-d'])
+
+    // Then dsync exits with the documented code and one line that names the file and the key
+    expect(up.exitCode, up.stderr).toBe(bad.code)
+    expect(lines(up.stderr)).toHaveLength(1)
+    expect(up.stderr).toContain(`${file}: ${bad.key}: `)
+    expect(up.stderr).toContain(bad.says)
+    expect(up.stderr).not.toMatch(/^\s+at /m)
+    expect(up.stdout).toBe('')
+
+    // And nothing was created or changed
+    expect(await leftovers(p.name)).toEqual([])
+    expect(await daemons(p)).toEqual([])
+    expect(readFileSync(file).equals(before)).toBe(true)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// 7. Signals reach compose
+
+test('SIGTERM to an attached dsync compose up stops the project and dsync exits', async () => {
+  // Given an attached `dsync compose up` whose app traps TERM
+  const p = project('e2e-trap')
+  const child = spawn(process.execPath, [cliPath, 'compose', 'up'], {
+    cwd: p.dir,
+    env: p.env,
+    stdin: 'ignore',
+  })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  try {
+    await waitFor('the app to be ready', () => output.includes('app ready'), 60_000)
+
+    // When SIGTERM is sent to the dsync process
+    child.kill('SIGTERM')
+    const result = await within(60_000, 'dsync to exit after SIGTERM', child)
+
+    // Then dsync exits on its own once compose has stopped the project (not killed by the signal)
+    expect(result.signal, output).toBeUndefined()
+    expect(result.exitCode, output).toBe(0)
+
+    // And the app got TERM: it is stopped, exited 0 from its trap (not 137 after compose's stop
+    // timeout), and logged it
+    const id = await containerOf(p.name, 'app')
+    const state = await run('docker', [
+      'inspect',
+      '--format',
+      '{{.State.Running}} {{.State.ExitCode}}',
+      id,
+    ])
+    expect(state.stdout).toBe('false 0')
+    const logs = await p.dsync(['compose', 'logs', 'app'])
+    expect(logs.stdout).toContain('app got TERM')
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await child
+  }
+})
