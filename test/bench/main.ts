@@ -92,6 +92,7 @@ async function preflight(): Promise<void> {
 async function main(): Promise<number> {
   const args = parse()
   const started = performance.now()
+  const loadStart = os.loadavg()[0] ?? 0
   const log = (line: string) => {
     const s = ((performance.now() - started) / 1000).toFixed(1).padStart(6)
     process.stderr.write(`[${s}s] ${line}\n`)
@@ -179,6 +180,7 @@ async function main(): Promise<number> {
       quick: args.quick,
       only: args.only,
       durationS: (performance.now() - started) / 1000,
+      load: { start: loadStart, end: os.loadavg()[0] ?? 0 },
       machine,
       image: image.source,
       trees: Object.fromEntries(

@@ -267,6 +267,8 @@ export interface Report {
   quick: boolean
   only: SectionName[] | undefined
   durationS: number
+  /** 1-minute load average at the start and the end: the machine is shared and noisy. */
+  load: { start: number; end: number }
   machine: Machine
   image: string
   trees: Record<string, { label: string; files: number; dirs: number; bytes: number }>
@@ -288,7 +290,8 @@ export function markdown(report: Report): string {
     '',
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}; ` +
       `Docker ${m.docker} (${m.storageDriver}, ${m.cgroup}); compose ${m.compose}; rsync ${m.rsync}; ` +
-      `${m.unison}; node ${m.node}. Run took ${Math.round(report.durationS)} s.`,
+      `${m.unison}; node ${m.node}. Run took ${Math.round(report.durationS)} s; load average ` +
+      `${report.load.start.toFixed(1)} at the start, ${report.load.end.toFixed(1)} at the end.`,
     '',
     `Trees: ${Object.entries(report.trees)
       .map(([k, t]) => `${k} = ${t.label} in ${t.dirs.toLocaleString('en-US')} folders`)
