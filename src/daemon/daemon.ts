@@ -14,9 +14,10 @@ import { run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
 import { AgentChannel } from '../strategies/agent.js'
 import { excludedWithParents } from '../strategies/excludes.js'
-import { RsyncStrategy } from '../strategies/rsync.js'
 import type { Sidecar, SyncStrategy, SyncTarget } from '../strategies/types.js'
 import type { ControlRequest } from './control.js'
+import { fullPassInChild } from './pass-client.js'
+import { createStrategy } from './strategy.js'
 import { statusPath } from './process.js'
 import type { DaemonSpec } from './spec.js'
 import type { DaemonStatus, PassProgress, SyncStatus } from './status.js'
@@ -35,16 +36,17 @@ const FLUSH_QUIET_MS = 120
 const HEALTH_INTERVAL_MS = 30_000
 const HEALTH_TIMEOUT_MS = 10_000
 
-export function createStrategy(target: SyncTarget, sidecar: Sidecar): SyncStrategy {
-  switch (target.strategy) {
-    case 'rsync':
-      return new RsyncStrategy(target, sidecar)
-    case 'unison':
-    case 'native_osx':
-    case 'native':
-      throw new Error(
-        `the ${target.strategy} strategy has no sync engine in this version; use rsync`,
-      )
+/** Full passes run in a worker process (see pass-worker.ts); path batches stay in the daemon. */
+function withPassesInChild(
+  strategy: SyncStrategy,
+  container: string,
+  env: NodeJS.ProcessEnv,
+): SyncStrategy {
+  return {
+    target: strategy.target,
+    matcher: strategy.matcher,
+    fullPass: (onProgress) => fullPassInChild(strategy.target, container, env, onProgress),
+    syncPaths: (paths, created) => strategy.syncPaths(paths, created),
   }
 }
 
@@ -116,7 +118,11 @@ class SyncWorker {
         this.lastEventAt = now
         this.kick()
       },
-      { ignore: watchIgnores(target) },
+      {
+        ignore: watchIgnores(target),
+        // Straight to inotify: probing for watchman first leaves a zombie shell behind.
+        ...(process.platform === 'linux' ? { backend: 'inotify' as const } : {}),
+      },
     )
   }
 
@@ -408,7 +414,10 @@ export class Daemon {
       agent: () => this.agent(),
     }
     this.workers = spec.syncs.map(
-      (t) => new SyncWorker(createStrategy(t, sidecar), () => this.statusChanged()),
+      (t) =>
+        new SyncWorker(withPassesInChild(createStrategy(t, sidecar), spec.container, env), () =>
+          this.statusChanged(),
+        ),
     )
   }
 

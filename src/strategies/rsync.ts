@@ -18,7 +18,7 @@ import { describeCommand } from '../lib/exec.js'
 import { spawn } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
 import type { PassProgress } from '../daemon/status.js'
-import type { AgentOp } from './agent.js'
+import type { AgentChannel, AgentOp } from './agent.js'
 import { excludeMatcher, excludedWithParents, type ExcludeMatcher } from './excludes.js'
 import {
   compareDepth,
@@ -43,6 +43,7 @@ const TAR_MIN_ENTRIES = 200
 
 export class RsyncStrategy implements SyncStrategy {
   readonly matcher: ExcludeMatcher
+  private ownerTold: AgentChannel | undefined
   /**
    * The host file as path batches last sent it (see fileSignature). The watcher often reports
    * one save twice (@parcel/watcher delivers the first event after a quiet spell at once, the
@@ -58,14 +59,27 @@ export class RsyncStrategy implements SyncStrategy {
     this.matcher = excludeMatcher(target.excludes, target.excludesType)
   }
 
+  /**
+   * The agent channel, told this sync's owner: the owner is the agent process's state, so every
+   * new channel (a reconnect, another process) hears it before its first write.
+   */
+  private async agent(): Promise<AgentChannel> {
+    const agent = await this.sidecar.agent()
+    if (this.ownerTold !== agent) {
+      const { name, owner } = this.target
+      await agent.setOwner(name, owner.uid, owner.gid)
+      this.ownerTold = agent
+    }
+    return agent
+  }
+
   async fullPass(onProgress?: (p: PassProgress) => void): Promise<PassResult> {
     const { target } = this
     const progress = progressReporter(target.name, onProgress)
     progress.scan()
     // A full pass starts from what the volume holds, not from what was sent.
     this.sent.clear()
-    const agent = await this.sidecar.agent()
-    await agent.setOwner(target.name, target.owner.uid, target.owner.gid)
+    await this.agent()
     const [host, volume] = await Promise.all([
       walkHost(target.src, this.matcher),
       this.volumeManifest(),
@@ -97,6 +111,9 @@ export class RsyncStrategy implements SyncStrategy {
     const removals: string[] = []
     const signatures = new Map<string, string>()
     for (const rel of [...paths].sort(compareDepth)) {
+      // The signature first: taken after the entry, it could describe a later state of the file
+      // than the one sent, and that state would then be skipped.
+      const signature = await fileSignature(path.join(target.src, rel))
       const entry = await statEntry(target.src, rel)
       if (excludedWithParents(this.matcher, rel, entry?.type === 'd')) continue
       if (!entry) {
@@ -104,10 +121,9 @@ export class RsyncStrategy implements SyncStrategy {
         this.sent.delete(rel)
         continue
       }
-      if (entry.type === 'f') {
-        const signature = await fileSignature(path.join(target.src, rel))
-        if (signature !== undefined && this.sent.get(rel) === signature) continue
-        if (signature !== undefined) signatures.set(rel, signature)
+      if (entry.type === 'f' && signature !== undefined) {
+        if (this.sent.get(rel) === signature) continue
+        signatures.set(rel, signature)
       }
       upserts.set(rel, entry)
       if (entry.type === 'd' && created.has(rel)) {
@@ -134,7 +150,7 @@ export class RsyncStrategy implements SyncStrategy {
     progress: ProgressReporter,
   ): Promise<void> {
     const { name } = this.target
-    const agent = await this.sidecar.agent()
+    const agent = await this.agent()
     const typeChanged = volume
       ? upserts.filter((e) => {
           const v = volume.get(e.rel)
@@ -173,7 +189,7 @@ export class RsyncStrategy implements SyncStrategy {
 
   private async viaAgent(entries: Entry[], progress: ProgressReporter): Promise<void> {
     const { name, src } = this.target
-    const agent = await this.sidecar.agent()
+    const agent = await this.agent()
     const ops: AgentOp[] = []
     // Read in order but a few at a time: the thread pool overlaps the reads.
     const contents = await mapLimit(entries, 16, async (e) => {
@@ -320,14 +336,15 @@ export class RsyncStrategy implements SyncStrategy {
   }
 
   private async volumeManifest(): Promise<Manifest> {
-    const agent = await this.sidecar.agent()
+    const agent = await this.agent()
     return parseVolumeManifest(await agent.list(this.target.name))
   }
 }
 
 /**
- * Inode, size, mtime and ctime in nanoseconds, taken before the content is read: equal only if
- * nothing wrote to the file since (ctime changes on every write, and on a restored mtime too).
+ * Inode, size, mtime and ctime in nanoseconds, taken before anything else of the file is read:
+ * equal only if nothing changed the file since (ctime changes on every write, and when a tool
+ * restores the mtime too).
  */
 async function fileSignature(file: string): Promise<string | undefined> {
   try {

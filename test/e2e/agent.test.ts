@@ -327,14 +327,15 @@ test('a reader in the app container never sees a half-written 2 MB file', async 
   const contents = [randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024)]
   const sums = contents.map(md5)
   await c.write('app', 'atomic/big.bin', contents[0] ?? '')
-  // When a reader loops over it for 2 s while the host rewrites it between the two contents
+  // When a reader reads it 40 times while the host rewrites it between the two contents
+  // (a count, not a duration: a busy machine must not make the test fail)
   const reader = spawn('docker', [
     'exec',
     app,
     'sh',
     '-c',
-    'end=$(( $(date +%s%N) + 2000000000 )); echo start; ' +
-      'while [ "$(date +%s%N)" -lt "$end" ]; do cat /app/atomic/big.bin | md5sum; done',
+    'echo start; i=0; ' +
+      'while [ "$i" -lt 40 ]; do cat /app/atomic/big.bin | md5sum; i=$((i + 1)); done',
   ])
   let output = ''
   reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -356,8 +357,8 @@ test('a reader in the app container never sees a half-written 2 MB file', async 
     .filter(Boolean)
     .map((line) => line.split(' ')[0])
   process.stderr.write(`agent: ${reads.length} reads during ${writes} rewrites of a 2 MB file\n`)
-  expect(writes).toBeGreaterThan(5)
-  expect(reads.length).toBeGreaterThan(10)
+  expect(writes).toBeGreaterThan(1)
+  expect(reads.length).toBe(40)
   expect(reads.filter((sum) => !sums.includes(sum ?? ''))).toEqual([])
   expect(new Set(reads).size).toBe(2)
 })
