@@ -5,14 +5,13 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import { ExternalError, ExitCode } from '../lib/errors.js'
 import { logger } from '../lib/log.js'
 import { projectStateDir } from '../lib/paths.js'
 import { detectPlatform } from '../docker/platform.js'
 import type { ComposeArgv } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeCaptured, type ComposeCli } from './cli.js'
-import { parseComposeModel, type ComposeModel } from './model.js'
+import { dependsOnMaps, parseComposeModel, type ComposeModel } from './model.js'
 import { isEmptyPlan, plan, renderOverride, type SyncPlan, type UidGid } from './plan.js'
 import { resolveProject, type Project } from './project.js'
 import type { Platform, SyncConfig } from './types.js'
@@ -207,29 +206,7 @@ async function loadModel(
     log.debug('compose model from cache')
   }
   const model = parseComposeModel(text, loaded.project.directory)
-  return { model, dependsOn: rawDependsOn(text) }
-}
-
-/** The services' depends_on as compose resolved them (map form), to extend in the override. */
-function rawDependsOn(text: string): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {}
-  const doc = parseLoose(text)
-  for (const [name, service] of Object.entries(doc.services ?? {})) {
-    const deps = service.depends_on
-    if (Array.isArray(deps)) {
-      out[name] = Object.fromEntries(deps.map((d) => [String(d), { condition: 'service_started' }]))
-    } else if (deps && typeof deps === 'object') {
-      out[name] = deps as Record<string, unknown>
-    }
-  }
-  return out
-}
-
-/** v2 prints JSON, v1 YAML: JSON is YAML, so one parser reads both. */
-function parseLoose(text: string): { services?: Record<string, { depends_on?: unknown }> } {
-  return (parseYaml(text, { merge: true }) ?? {}) as {
-    services?: Record<string, { depends_on?: unknown }>
-  }
+  return { model, dependsOn: dependsOnMaps(text) }
 }
 
 function modelKey(loaded: LoadedProject): string {

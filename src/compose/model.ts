@@ -77,3 +77,23 @@ export function parseShortMount(spec: string, projectDir: string): MountModel {
 function expandHome(p: string): string {
   return p.startsWith('~') ? path.join(process.env.HOME ?? '~', p.slice(1)) : p
 }
+
+/**
+ * The services' depends_on as compose resolved them, in map form (a list means
+ * `condition: service_started`), so the override can extend them without losing a condition.
+ */
+export function dependsOnMaps(text: string): Record<string, Record<string, unknown>> {
+  const doc = (parse(text, { merge: true }) ?? {}) as {
+    services?: Record<string, { depends_on?: unknown }>
+  }
+  const out: Record<string, Record<string, unknown>> = {}
+  for (const [name, service] of Object.entries(doc.services ?? {})) {
+    const deps = service.depends_on
+    if (Array.isArray(deps)) {
+      out[name] = Object.fromEntries(deps.map((d) => [String(d), { condition: 'service_started' }]))
+    } else if (deps && typeof deps === 'object') {
+      out[name] = deps as Record<string, unknown>
+    }
+  }
+  return out
+}

@@ -5,7 +5,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { parse } from 'yaml'
 
-import { parseComposeModel, type ComposeModel } from '../../src/compose/model.js'
+import { dependsOnMaps, parseComposeModel, type ComposeModel } from '../../src/compose/model.js'
 import {
   isEmptyPlan,
   plan,
@@ -47,17 +47,7 @@ function spec(name: string, fields: Partial<SyncSpec> = {}): SyncSpec {
 
 /** The services' depends_on in map form, as load.ts reads them from `compose config`. */
 function dependsOnOf(composeYaml: string): Record<string, Record<string, unknown>> {
-  const doc = parse(composeYaml) as { services?: Record<string, { depends_on?: unknown }> }
-  const out: Record<string, Record<string, unknown>> = {}
-  for (const [name, service] of Object.entries(doc.services ?? {})) {
-    const deps = service.depends_on
-    if (Array.isArray(deps)) {
-      out[name] = Object.fromEntries(deps.map((d) => [String(d), { condition: 'service_started' }]))
-    } else if (deps && typeof deps === 'object') {
-      out[name] = deps as Record<string, unknown>
-    }
-  }
-  return out
+  return dependsOnMaps(composeYaml)
 }
 
 interface Planned {
