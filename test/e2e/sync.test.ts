@@ -28,6 +28,7 @@ import {
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { isAlive } from '../../src/daemon/process.js'
 import { syncImageTag } from '../../src/docker/image.js'
 import { run, type RunResult } from '../../src/lib/exec.js'
 import { spawn } from '../../src/lib/spawn.js'
@@ -112,19 +113,7 @@ async function daemons(p: TestProject): Promise<string[]> {
   return found.stdout.split('\n').filter((line) => line.includes(stateDir(p)))
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
-}
+const alive = isAlive
 
 /** The running container of a service of the project. */
 async function containerOf(p: TestProject, service: string): Promise<string> {
