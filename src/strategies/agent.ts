@@ -16,6 +16,13 @@
  *   remove   (file, symlink or tree; absent is success)
  *   setowner args `<uid> <gid> <recursive 0|1>`
  *   ready | unready | ping   sync `-`, no path
+ *   list     answer = the sync's manifest
+ *   hold     data = NUL-terminated paths another writer (rsync) is about to replace
+ *   settle   data = the same paths, once it has: the agent keeps what was displaced
+ *   holds    answer = `<fd>\0<path>\0`... of the displaced files this agent keeps
+ *   adopt    args `<pid>`, data = `<fd>\0<path>\0`...: keep those files of agent <pid>
+ * Every write is a rename over the target; the agent keeps displaced files open and signals
+ * them on later changes of their path, so an inotify watch on a file never goes quiet.
  */
 import { once } from 'node:events'
 import { AbortError, DsyncError, ExitCode } from '../lib/errors.js'
@@ -86,7 +93,28 @@ export interface AgentListOp {
   op: 'list'
   sync: string
 }
+/** Opens the files at these paths before another writer (rsync) replaces them. */
+export interface AgentHoldOp {
+  op: 'hold' | 'settle'
+  sync: string
+  paths: readonly string[]
+}
+/** Answers `<fd>\0<path>\0`... for the displaced files this agent keeps. */
+export interface AgentHoldsOp {
+  op: 'holds'
+  sync: string
+}
+/** Takes over the displaced files another agent keeps (the answer of its `holds`). */
+export interface AgentAdoptOp {
+  op: 'adopt'
+  sync: string
+  pid: number
+  holds: string
+}
 export type AgentOp =
+  | AgentHoldOp
+  | AgentHoldsOp
+  | AgentAdoptOp
   | AgentWriteOp
   | AgentMkdirOp
   | AgentSymlinkOp
@@ -296,6 +324,29 @@ export class AgentChannel implements AsyncDisposable {
   /** The volume's manifest of one sync, in one round trip (no docker exec of its own). */
   list(sync: string): Promise<string> {
     return this.#send({ op: 'list', sync })
+  }
+
+  /**
+   * Around a write by another process (rsync): `hold` before, `settle` after, with the same
+   * paths, so that the files it replaces stay signalled like the agent's own (see the agent).
+   */
+  hold(sync: string, paths: readonly string[]): Promise<void> {
+    return this.#void({ op: 'hold', sync, paths })
+  }
+
+  settle(sync: string, paths: readonly string[]): Promise<void> {
+    return this.#void({ op: 'settle', sync, paths })
+  }
+
+  /** The displaced files this agent keeps for a sync, for another agent to adopt. */
+  holds(sync: string): Promise<string> {
+    return this.#send({ op: 'holds', sync })
+  }
+
+  /** Keeps the displaced files agent `pid` listed in `holds`, before that agent ends. */
+  adopt(sync: string, pid: number, holds: string): Promise<void> {
+    if (holds === '') return Promise.resolve()
+    return this.#void({ op: 'adopt', sync, pid, holds })
   }
 
   /** One round trip; resolves with its duration in ms. */
@@ -529,7 +580,14 @@ function encode(id: number, op: AgentOp): Uint8Array[] {
         op.recursive ? '1' : '0',
       ])
     case 'list':
-      return frame(id, 'list', op.sync, '', none, [])
+    case 'holds':
+      return frame(id, op.op, op.sync, '', none, [])
+    case 'hold':
+    case 'settle':
+      return frame(id, op.op, op.sync, '', nulList(op.paths), [])
+    case 'adopt':
+      if (!Number.isInteger(op.pid) || op.pid <= 0) throw new RangeError(`invalid pid ${op.pid}`)
+      return frame(id, 'adopt', op.sync, '', Buffer.from(op.holds, 'utf8'), [String(op.pid)])
     case 'ready':
     case 'unready':
     case 'ping':
@@ -552,6 +610,10 @@ function frame(
   const pathBytes = Buffer.from(path, 'utf8')
   const header = [id, op, sync ?? '-', pathBytes.length, data.length, ...args].join(' ') + '\n'
   return [Buffer.from(header, 'latin1'), pathBytes, data]
+}
+
+function nulList(paths: readonly string[]): Buffer {
+  return Buffer.from(paths.map((p) => `${p}\0`).join(''), 'utf8')
 }
 
 function mode(value: number | undefined): string {

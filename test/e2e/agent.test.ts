@@ -132,17 +132,16 @@ test('writes new files in nested folders, with spaces and unicode in names, and 
   expect(await inApp('ls -A /app/basic')).toBe('a.txt\ndeep\nempty\nwith space')
 })
 
-test('overwrites an existing file in place, shorter, longer and empty', async () => {
+test('overwrites an existing file, shorter, longer and empty', async () => {
   // Given an existing file
   const c = agent()
   await c.write('app', 'over/f.txt', 'the first version of the file\n')
-  const inode = await inApp('stat -c %i "$1"', '/app/over/f.txt')
   // When it is overwritten with shorter, longer and empty content
-  // Then each content is read whole, and the inode never changes
+  // Then each content is read whole, and no temporary file is left beside it
   for (const content of ['short', 'a much longer third version of the file\n'.repeat(3), '']) {
     await c.write('app', 'over/f.txt', content)
     expect(await readInApp('/app/over/f.txt')).toBe(content)
-    expect(await inApp('stat -c %i "$1"', '/app/over/f.txt')).toBe(inode)
+    expect(await inApp('ls -A /app/over')).toBe('f.txt')
   }
 })
 
@@ -276,16 +275,13 @@ test('gives the sync root and every entry written after setOwner the owner 1000:
   expect(await inApp('stat -c %u:%g /app/not-owned.txt')).toBe('0:0')
 })
 
-test('an inotify watch on a file in the app container sees three successive changes', async () => {
-  // Given a file, and inotifywait watching the file itself in the app container
-  const c = agent()
-  await c.write('app', 'watch/server.js', 'console.log(1)\n')
-  const inode = await inApp('stat -c %i /app/watch/server.js')
+/** inotifywait on one file in the app container, printing one event name per line. */
+async function watchInApp(file: string) {
   const watcher = spawn('docker', [
     'exec',
     app,
     'timeout',
-    '60',
+    '120',
     'inotifywait',
     '-m',
     '-e',
@@ -296,72 +292,141 @@ test('an inotify watch on a file in the app container sees three successive chan
     'move_self',
     '--format',
     '%e',
-    '/app/watch/server.js',
+    file,
   ])
   let events = ''
   let setup = ''
   watcher.stdout.on('data', (chunk: Buffer) => (events += chunk.toString()))
   watcher.stderr.on('data', (chunk: Buffer) => (setup += chunk.toString()))
+  await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
+  return {
+    events: () => events,
+    count: (name: string) => events.split('\n').filter((e) => e.split(',')[0] === name).length,
+    async stop() {
+      watcher.kill()
+      await watcher
+    },
+  }
+}
+
+test('an inotify watch on a file in the app container sees three successive changes', async () => {
+  // Given a file, and inotifywait watching the file itself in the app container
+  const c = agent()
+  await c.write('app', 'watch/server.js', 'console.log(1)\n')
+  const watch = await watchInApp('/app/watch/server.js')
   try {
-    await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
     // When the file is changed three times, waiting for each change to be seen
     const contents = ['console.log(2)\n', 'console.log("three, longer")\n', '3\n']
     for (const [i, content] of contents.entries()) {
       await c.write('app', 'watch/server.js', content)
-      // Then the watch reports each change
-      await waitFor(`change ${i + 1}`, () => (events.match(/CLOSE_WRITE/g) ?? []).length === i + 1)
+      // Then the watch reports each change once
+      await waitFor(`change ${i + 1}`, () => watch.count('CLOSE_WRITE') === i + 1)
     }
-    // And the watch never lost the file, which kept its inode and has the last content
-    expect(events).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
-    expect(await inApp('stat -c %i /app/watch/server.js')).toBe(inode)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(watch.count('CLOSE_WRITE'), watch.events()).toBe(3)
+    // And the watch never lost the file, and the path has the last content
+    expect(watch.events()).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
     expect(await readInApp('/app/watch/server.js')).toBe('3\n')
   } finally {
-    watcher.kill()
-    await watcher
+    await watch.stop()
   }
 })
 
-test('a reader in the app container never sees a half-written 2 MB file', async () => {
-  // Given a 2 MB file and two full contents for it
+test('a watch survives a replacement by another writer and by another agent', async () => {
+  // Given a file, and inotifywait watching it in the app container
   const c = agent()
-  const contents = [randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024)]
-  const sums = contents.map(md5)
-  await c.write('app', 'atomic/big.bin', contents[0] ?? '')
-  // When a reader reads it 40 times while the host rewrites it between the two contents
-  // (a count, not a duration: a busy machine must not make the test fail)
-  const reader = spawn('docker', [
-    'exec',
-    app,
-    'sh',
-    '-c',
-    'echo start; i=0; ' +
-      'while [ "$i" -lt 40 ]; do cat /app/atomic/big.bin | md5sum; i=$((i + 1)); done',
-  ])
-  let output = ''
-  reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  let finished = false
-  const done = reader.then((result) => {
-    finished = true
-    return result
-  })
-  await waitFor('the reader to start', () => output.startsWith('start') || finished)
-  let writes = 0
-  while (!finished) {
-    await c.write('app', 'atomic/big.bin', contents[++writes % 2] ?? '')
+  await c.write('app', 'watch/other.js', 'one\n')
+  const watch = await watchInApp('/app/watch/other.js')
+  let second: AgentChannel | undefined
+  try {
+    // When another process in the sidecar renames a new file over it, between hold and settle
+    // (as rsync does)
+    await c.hold('app', ['watch/other.js', 'watch/absent.js'])
+    await docker(
+      'exec',
+      sidecar,
+      'sh',
+      '-c',
+      'printf "two\\n" > /sync/app/watch/.new && mv /sync/app/watch/.new /sync/app/watch/other.js',
+    )
+    await c.settle('app', ['watch/other.js', 'watch/absent.js'])
+    // Then the watch sees that change
+    await waitFor('the change by another writer', () => watch.count('CLOSE_WRITE') === 1)
+
+    // When a second agent replaces it, and the first adopts what the second displaced
+    second = await AgentChannel.open(sidecar)
+    await second.write('app', 'watch/other.js', 'three\n')
+    const holds = await second.holds('app')
+    expect(holds.split('\0').filter(Boolean)).toHaveLength(2)
+    await c.adopt('app', second.agentPid, holds)
+    await second.close()
+    second = undefined
+    // Then the watch sees it, and does not see the second agent end
+    await waitFor('the change by the second agent', () => watch.count('CLOSE_WRITE') >= 2)
+    // And a later change by the first agent is seen too
+    const before = watch.count('CLOSE_WRITE')
+    await c.write('app', 'watch/other.js', 'four\n')
+    await waitFor('the change after adoption', () => watch.count('CLOSE_WRITE') > before)
+    expect(watch.events()).not.toMatch(/DELETE_SELF|IGNORED/)
+    expect(await readInApp('/app/watch/other.js')).toBe('four\n')
+
+    // When the file is removed
+    await c.remove('app', 'watch/other.js')
+    // Then the watch sees it deleted, as it would on the host
+    await waitFor('the deletion', () => watch.count('DELETE_SELF') === 1)
+  } finally {
+    await second?.close()
+    await watch.stop()
   }
-  expect((await done).exitCode).toBe(0)
-  // Then every read was one of the two whole contents
-  const reads = output
-    .split('\n')
-    .slice(1)
-    .filter(Boolean)
-    .map((line) => line.split(' ')[0])
-  process.stderr.write(`agent: ${reads.length} reads during ${writes} rewrites of a 2 MB file\n`)
-  expect(writes).toBeGreaterThan(1)
-  expect(reads.length).toBe(40)
-  expect(reads.filter((sum) => !sums.includes(sum ?? ''))).toEqual([])
-  expect(new Set(reads).size).toBe(2)
 })
+
+for (const [label, size] of [
+  ['200 KB', 200 * 1024],
+  ['2 MB', 2 * 1024 * 1024],
+] as const) {
+  test(`a reader in the app container never sees a half-written ${label} file`, async () => {
+    // Given a file and two full contents for it
+    const c = agent()
+    const contents = [randomBytes(size), randomBytes(size)]
+    const sums = contents.map(md5)
+    const file = `atomic/${size}.bin`
+    await c.write('app', file, contents[0] ?? '')
+    // When a reader reads it 40 times while the host rewrites it between the two contents
+    // (a count, not a duration: a busy machine must not make the test fail)
+    const reader = spawn('docker', [
+      'exec',
+      app,
+      'sh',
+      '-c',
+      'echo start; i=0; ' +
+        `while [ "$i" -lt 40 ]; do cat /app/${file} | md5sum; i=$((i + 1)); done`,
+    ])
+    let output = ''
+    reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    let finished = false
+    const done = reader.then((result) => {
+      finished = true
+      return result
+    })
+    await waitFor('the reader to start', () => output.startsWith('start') || finished)
+    let writes = 0
+    while (!finished) {
+      await c.write('app', file, contents[++writes % 2] ?? '')
+    }
+    expect((await done).exitCode).toBe(0)
+    // Then every read was one of the two whole contents
+    const reads = output
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
+      .map((line) => line.split(' ')[0])
+    process.stderr.write(`agent: ${reads.length} reads during ${writes} rewrites of ${label}\n`)
+    expect(writes).toBeGreaterThan(1)
+    expect(reads.length).toBe(40)
+    expect(reads.filter((sum) => !sums.includes(sum ?? ''))).toEqual([])
+    expect(new Set(reads).size).toBe(2)
+  })
+}
 
 test('refuses paths outside the sync, reports failed paths of a batch and stays open', async () => {
   // Given an open channel
