@@ -41,11 +41,15 @@ function withPassesInChild(
   strategy: SyncStrategy,
   container: string,
   env: NodeJS.ProcessEnv,
+  agent: () => Promise<AgentChannel>,
 ): SyncStrategy {
   return {
     target: strategy.target,
     matcher: strategy.matcher,
-    fullPass: (onProgress) => fullPassInChild(strategy.target, container, env, onProgress),
+    fullPass: (onProgress) =>
+      fullPassInChild(strategy.target, container, env, onProgress, async (pid, holds) => {
+        await (await agent()).adopt(strategy.target.name, pid, holds)
+      }),
     syncPaths: (paths, created) => strategy.syncPaths(paths, created),
   }
 }
@@ -415,8 +419,9 @@ export class Daemon {
     }
     this.workers = spec.syncs.map(
       (t) =>
-        new SyncWorker(withPassesInChild(createStrategy(t, sidecar), spec.container, env), () =>
-          this.statusChanged(),
+        new SyncWorker(
+          withPassesInChild(createStrategy(t, sidecar), spec.container, env, () => this.agent()),
+          () => this.statusChanged(),
         ),
     )
   }

@@ -6,6 +6,9 @@ import { spawn } from '../lib/spawn.js'
 import type { PassResult, SyncTarget } from '../strategies/types.js'
 import type { PassMessage } from './pass-worker.js'
 import type { PassProgress } from './status.js'
+import { logger } from '../lib/log.js'
+
+const log = logger('dsync:pass')
 
 const workerPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pass-worker.js')
 
@@ -14,9 +17,20 @@ export async function fullPassInChild(
   container: string,
   env: NodeJS.ProcessEnv,
   onProgress?: (p: PassProgress) => void,
+  adopt?: (pid: number, holds: string) => Promise<void>,
 ): Promise<PassResult> {
   const child = spawn(process.execPath, [workerPath, 'dsync-pass'], { env })
-  child.stdin.end(JSON.stringify({ target, container }))
+  // A worker that died is reported by its exit, not by a write to its stdin.
+  child.stdin.on('error', () => undefined)
+  child.stdin.write(JSON.stringify({ target, container }) + '\n')
+  const adopted = (pid: number, holds: string) => {
+    void (adopt?.(pid, holds) ?? Promise.resolve())
+      .catch((error: unknown) => {
+        // Losing them only ends watches on those files in the app container.
+        log.warn('could not keep the files the full pass displaced: %s', String(error))
+      })
+      .finally(() => child.stdin.end('adopted\n'))
+  }
   let result: PassResult | undefined
   let failure: string | undefined
   let buffered = ''
@@ -31,11 +45,16 @@ export async function fullPassInChild(
         case 'progress':
           onProgress?.(message.progress)
           break
+        case 'held':
+          adopted(message.pid, message.holds)
+          break
         case 'result':
           result = message.result
+          child.stdin.end()
           break
         case 'error':
           failure = message.message
+          child.stdin.end()
           break
       }
     }

@@ -1,6 +1,8 @@
 /**
  * A full pass in a process of its own: `node pass-worker.js dsync-pass` with the sync target
- * and the sidecar on stdin (JSON), progress lines and the result on stdout (JSON lines).
+ * and the sidecar on stdin (one JSON line), progress lines and the result on stdout (JSON
+ * lines). Before the result, a `held` line lists the files its agent displaced; the worker
+ * then waits for one more line on stdin, sent once the daemon's agent has adopted them.
  * A full pass holds two manifests of the whole tree; in its own short-lived process that memory
  * is returned when it ends, so the long-lived daemon stays small (100,000 files cost the pass
  * a few hundred MB of short-lived garbage).
@@ -17,12 +19,12 @@ interface PassRequest {
 export type PassMessage =
   | { type: 'progress'; progress: import('./status.js').PassProgress }
   | { type: 'result'; result: import('../strategies/types.js').PassResult }
+  | { type: 'held'; pid: number; holds: string }
   | { type: 'error'; message: string }
 
 async function main(): Promise<void> {
-  let input = ''
-  for await (const chunk of process.stdin) input += String(chunk)
-  const request = JSON.parse(input) as PassRequest
+  const lines = stdinLines()
+  const request = JSON.parse((await lines.next()).value ?? '') as PassRequest
   let channel: AgentChannel | undefined
   const send = (message: PassMessage) => process.stdout.write(JSON.stringify(message) + '\n')
   try {
@@ -33,13 +35,36 @@ async function main(): Promise<void> {
         (channel ??= await AgentChannel.open(request.container, { env: process.env })),
     })
     const result = await strategy.fullPass((progress) => send({ type: 'progress', progress }))
+    // This pass's agent ends with this process, and with it the files it displaced (see the
+    // agent): the daemon's agent takes them over first, and says so on stdin.
+    const holds = channel && !channel.closed ? await channel.holds(request.target.name) : ''
+    if (channel && holds !== '') {
+      send({ type: 'held', pid: channel.agentPid, holds })
+      await lines.next()
+    }
     send({ type: 'result', result })
   } catch (error) {
     send({ type: 'error', message: error instanceof Error ? error.message : String(error) })
     process.exitCode = 1
   } finally {
     await channel?.close()
+    process.stdin.destroy()
   }
+}
+
+/** stdin, line by line. */
+async function* stdinLines(): AsyncGenerator<string, undefined> {
+  let buffered = ''
+  for await (const chunk of process.stdin) {
+    buffered += String(chunk)
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) !== -1) {
+      yield buffered.slice(0, nl)
+      buffered = buffered.slice(nl + 1)
+    }
+  }
+  if (buffered !== '') yield buffered
+  return undefined
 }
 
 if (process.argv[2] === 'dsync-pass') void main()

@@ -249,7 +249,25 @@ export class RsyncStrategy implements SyncStrategy {
     ]
     const list = entries.map((e) => e.rel).join('\0') + '\0'
     const sizes = new Map(entries.map((e) => [e.rel, e.type === 'f' ? e.size : 0]))
-    const child = spawn('rsync', args, { env: sidecar.env })
+    // rsync renames each file over the old one: the agent keeps the old ones open, so that a
+    // watch on them in the app container still sees this and later changes.
+    const files = entries.filter((e) => e.type === 'f').map((e) => e.rel)
+    const agent = await this.agent()
+    await agent.hold(target.name, files)
+    try {
+      await this.runRsync(args, list, sizes, progress)
+    } finally {
+      await agent.settle(target.name, files)
+    }
+  }
+
+  private async runRsync(
+    args: string[],
+    list: string,
+    sizes: Map<string, number>,
+    progress: ProgressReporter,
+  ): Promise<void> {
+    const child = spawn('rsync', args, { env: this.sidecar.env })
     child.stdin?.end(list)
     let buffered = ''
     child.stdout?.on('data', (chunk: Buffer) => {

@@ -713,17 +713,16 @@ describe('an app that starts on synced code and watches it', () => {
     expect(await observer.sh('app', 'cat /app/hello.txt')).toBe('hello from the host')
   })
 
-  test('an inotify watch on a file in the app container sees the second and later changes', async () => {
+  test('an inotify watch on a file in the app container sees every change, whichever way it came', async () => {
     // Given a small file in the volume, and inotifywait watching that file in the app container
     const file = path.join(src, 'server.js')
     writeFileSync(file, 'console.log(1)\n')
     expectNothingMissed(await flush(observer))
-    const inode = await inContainer(app, 'stat -c %i /app/server.js')
     const watcher = spawn('docker', [
       'exec',
       app,
       'timeout',
-      '120',
+      '300',
       'inotifywait',
       '-m',
       '-e',
@@ -744,8 +743,8 @@ describe('an app that starts on synced code and watches it', () => {
     try {
       await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
 
-      // When the file is edited three times on the host (longer, shorter, same size), with a
-      // flush after each
+      // When the file is edited on the host three times (longer, shorter, same size), each
+      // followed by a flush: small batches, through the agent
       const contents = ['console.log("two, longer")\n', 'three\n', 'four!\n']
       for (const [i, content] of contents.entries()) {
         writeFileSync(file, content)
@@ -753,13 +752,31 @@ describe('an app that starts on synced code and watches it', () => {
         // Then the watch reports each change
         await waitFor(`modification ${i + 1}`, () => writes() >= i + 1)
       }
+      // When it grows to 9 MB: a file that big goes through rsync
+      // (written beside and renamed over, so that the watcher sees it whole, in one event)
+      const big = randomBytes(9 * 1024 * 1024)
+      const scratch = path.join(path.dirname(observer.dir), 'server.js.tmp')
+      writeFileSync(scratch, big)
+      renameSync(scratch, file)
+      expectNothingMissed(await flush(observer))
+      await waitFor('the change by rsync', () => writes() >= 4)
+      expect(await inContainer(app, 'md5sum < /app/server.js')).toBe(`${md5(big)}  -`)
+      // When it is edited while the sync is paused, and resume catches up with a full pass
+      expect((await observer.dsync(['pause'])).exitCode).toBe(0)
+      writeFileSync(file, 'six, by a full pass\n')
+      expect((await observer.dsync(['resume'])).exitCode).toBe(0)
+      expectNothingMissed(await flush(observer))
+      await waitFor('the change by a full pass', () => writes() >= 5)
+      // And once more through the agent
+      writeFileSync(file, 'seven\n')
+      expectNothingMissed(await flush(observer))
+      await waitFor('the last change', () => writes() >= 6)
       await sleep(500)
 
-      // And exactly three: the watch never lost the file, which kept its inode
-      expect(writes(), events).toBe(3)
+      // Then exactly six changes were seen: the watch never lost the file
+      expect(writes(), events).toBe(6)
       expect(events).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
-      expect(await inContainer(app, 'stat -c %i /app/server.js')).toBe(inode)
-      expect(await readIn(app, '/app/server.js')).toBe('four!\n')
+      expect(await readIn(app, '/app/server.js')).toBe('seven\n')
     } finally {
       watcher.kill()
       await watcher
@@ -767,9 +784,7 @@ describe('an app that starts on synced code and watches it', () => {
   })
 
   test('a reader in the app container never sees a half-written file', async () => {
-    // Given a 2 MB file in the volume, and two full contents for it. (dsync writes a file of
-    // more than 1 MB beside the old one and renames it over; a smaller one is rewritten in
-    // place, so that a watch on the file keeps working, as the test above shows.)
+    // Given a 2 MB file in the volume, and two full contents for it
     const contents = [randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024)]
     const sums = contents.map(md5)
     const file = path.join(src, 'atomic.bin')
