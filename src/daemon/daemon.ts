@@ -32,6 +32,8 @@ const MAX_WAIT_MS = 50
 const FULL_PASS_PATHS = 2000
 /** A flush waits for this much quiet from the watcher before it verifies. */
 const FLUSH_QUIET_MS = 120
+/** A request waiting for a full pass is answered with the error after this many failures. */
+const REQUEST_ATTEMPTS = 3
 /** How often the agent channel is checked. */
 const HEALTH_INTERVAL_MS = 30_000
 const HEALTH_TIMEOUT_MS = 10_000
@@ -69,8 +71,16 @@ class SyncWorker {
   /** The watcher may not see some folders: the next run subscribes anew (see unwatchedFolders). */
   private rewatchNeeded = false
   private retryDelay = 500
+  /** Ends the wait before a retry at once: a user asked for a pass. */
+  private retryNow: (() => void) | undefined
   private subscription: watcher.AsyncSubscription | undefined
-  private idleWaiters: (() => void)[] = []
+  /**
+   * Requests waiting for the queue to drain, with the failure count when each began: a request
+   * (the initial sync, dsync sync, dsync flush) is released after REQUEST_ATTEMPTS failed passes
+   * instead of waiting for ever, and the daemon goes on retrying.
+   */
+  private idleWaiters: { resolve: () => void; failuresAtStart: number }[] = []
+  private failures = 0
   onProgress: ((p: PassProgress) => void) | undefined
 
   constructor(
@@ -226,8 +236,9 @@ class SyncWorker {
         // What the failed batch held is unknown now: only a full pass is sure to catch up.
         this.needFull = true
         this.onChange()
-        await sleep(this.retryDelay)
-        this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
+        this.failures++
+        this.releaseFailedWaiters()
+        await this.backOff()
       }
       this.status.pending = this.pending.size
       this.onChange()
@@ -300,17 +311,62 @@ class SyncWorker {
     }
   }
 
-  /** Resolves when nothing is pending or running. */
+  /**
+   * Resolves when nothing is pending or running. Rejects after REQUEST_ATTEMPTS failed passes
+   * with the last error (the queue keeps being retried).
+   */
   idle(): Promise<void> {
     if (!this.running && !this.timer && this.pending.size === 0 && !this.needFull)
       return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    return new Promise((resolve, reject) =>
+      this.idleWaiters.push({
+        resolve: () => (this.failed() ? reject(this.failure()) : resolve()),
+        failuresAtStart: this.failures,
+      }),
+    )
+  }
+
+  /** Waits before the retry of a failed pass, twice as long each time, up to 30 s. */
+  private async backOff(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    await new Promise<void>((resolve) => {
+      this.retryNow = resolve
+      timer = setTimeout(resolve, this.retryDelay)
+    })
+    clearTimeout(timer)
+    this.retryNow = undefined
+    this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
+  }
+
+  /** A user asked for a pass (dsync sync, flush): a waiting retry runs now, and soon again. */
+  private asked(): void {
+    this.retryDelay = 500
+    this.retryNow?.()
+  }
+
+  private failed(): boolean {
+    return this.status.state === 'error' || this.status.state === 'sidecar-down'
+  }
+
+  private failure(): Error {
+    return new Error(
+      `sync of "${this.status.name}" failed ${REQUEST_ATTEMPTS} times: ${this.status.lastError ?? 'unknown error'}`,
+    )
   }
 
   private notifyIdle(): void {
     const waiters = this.idleWaiters
     this.idleWaiters = []
-    for (const w of waiters) w()
+    for (const w of waiters) w.resolve()
+  }
+
+  private releaseFailedWaiters(): void {
+    const done = this.idleWaiters.filter(
+      (w) => this.failures - w.failuresAtStart >= REQUEST_ATTEMPTS,
+    )
+    if (done.length === 0) return
+    this.idleWaiters = this.idleWaiters.filter((w) => !done.includes(w))
+    for (const w of done) w.resolve()
   }
 
   /**
@@ -319,6 +375,7 @@ class SyncWorker {
    * counted in `missed`, so a silent miss is visible instead of silent.
    */
   async flush(): Promise<void> {
+    this.asked()
     for (;;) {
       const quietFor = Date.now() - this.lastEventAt
       if (quietFor < FLUSH_QUIET_MS) {
@@ -334,13 +391,17 @@ class SyncWorker {
 
   /** A full pass now (dsync sync, or the first pass after start), waited for. */
   async fullSync(): Promise<void> {
+    this.asked()
     this.needFull = true
     const wasPaused = this.paused
     this.paused = false
     this.kick()
-    await this.idle()
-    this.paused = wasPaused
-    if (this.paused) this.status.state = 'paused'
+    try {
+      await this.idle()
+    } finally {
+      this.paused = wasPaused
+      if (this.paused) this.status.state = 'paused'
+    }
   }
 
   pause(): void {
@@ -464,13 +525,10 @@ export class Daemon {
       worker.onProgress = onProgress
       try {
         await worker.fullSync()
+      } catch (error) {
+        throw new Error(`initial ${error instanceof Error ? error.message : String(error)}`)
       } finally {
         worker.onProgress = undefined
-      }
-      if (worker.status.state !== 'watching' && worker.status.state !== 'paused') {
-        throw new Error(
-          `initial sync of "${worker.status.name}" failed: ${worker.status.lastError ?? worker.status.state}`,
-        )
       }
     }
     await (await this.agent()).ready()

@@ -10,7 +10,7 @@ import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { AbortError, ExitCode, ExternalError } from '../lib/errors.js'
+import { AbortError, DsyncError, ExitCode, ExternalError } from '../lib/errors.js'
 import { run } from '../lib/exec.js'
 import { spawnDetached } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
@@ -81,12 +81,20 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
       syncs: targets(planned),
     }
     startedDaemon = await ensureDaemon(spec, options)
-    const view = progressView()
+    const view = progressView('initial sync')
     try {
       await request(
         socketPath(planned.stateDir),
         { cmd: 'initial' },
         { onProgress: (p) => view.update(p) },
+      )
+    } catch (error) {
+      if (error instanceof DsyncError) throw error
+      // The daemon's own words: the pass failed, not dsync.
+      throw new AbortError(
+        (error as Error).message,
+        'fix the cause, then run dsync compose up again',
+        ExitCode.tempFail,
       )
     } finally {
       view.end()

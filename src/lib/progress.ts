@@ -9,7 +9,11 @@ export interface ProgressView {
   end(): void
 }
 
-export function progressView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
+/** `what` names the pass in the closing lines ("initial sync", "sync"). */
+export function progressView(
+  what = 'sync',
+  stream: NodeJS.WriteStream = process.stderr,
+): ProgressView {
   const tty = stream.isTTY === true
   const startedAt = Date.now()
   let lastLine = 0
@@ -41,10 +45,12 @@ export function progressView(stream: NodeJS.WriteStream = process.stderr): Progr
     end() {
       if (drawn) stream.write('\r\x1b[2K')
       const seconds = ((Date.now() - startedAt) / 1000).toFixed(1)
+      // Only passes that finished: a failed one is reported by its error.
       for (const p of seen.values()) {
-        const what =
+        if (p.phase !== 'done') continue
+        const size =
           p.totalFiles === 0 ? 'up to date' : `${p.totalFiles} changes, ${mb(p.totalBytes)}`
-        stream.write(`dsync: ${p.sync}: initial sync done (${what}) in ${seconds} s\n`)
+        stream.write(`dsync: ${p.sync}: ${what} done (${size}) in ${seconds} s\n`)
       }
     },
   }

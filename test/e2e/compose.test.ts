@@ -509,6 +509,23 @@ describe('bad x-sync input', () => {
   })
 })
 
+test('a sidecar image without the dsync agent: up fails in seconds, exit 75, nothing left', async () => {
+  await using p = testProject('e2e-bad')
+  // Given x-sync naming an image that is not dsync's (no agent; its container exits at once)
+  // When the user brings the project up
+  const up = await p.dsync(['compose', '-f', 'foreign-image.yaml', 'up', '-d'])
+
+  // Then the initial sync gives up after its retries with one line that says why
+  expect(up.exitCode, up.stderr).toBe(75)
+  expect(lines(up.stderr).at(-1)).toMatch(
+    /^dsync: initial sync of "code" failed 3 times: .*dsync-agent.*; fix the cause, then run dsync compose up again$/,
+  )
+  expect(up.stderr).not.toMatch(/^\s+at /m)
+  // And no container, volume, network or daemon is left
+  expect(await leftovers(p.name)).toEqual([])
+  expect(await daemons(p)).toEqual([])
+})
+
 // ---------------------------------------------------------------------------------------------
 // 7. Signals reach compose
 

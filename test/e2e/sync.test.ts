@@ -18,6 +18,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -250,6 +251,8 @@ beforeAll(() => {
   observer = testProject('e2e-sync-observer')
   // The app of this fixture runs the sidecar image, whose tag is a hash of images/sync.
   observer.env.DSYNC_E2E_SYNC_IMAGE = syncImageTag()
+  // Its node service runs this node binary (glibc, as Debian's) in a Debian image.
+  observer.env.DSYNC_E2E_NODE = realpathSync(process.execPath)
   lifecycle = testProject('rsync')
   for (const p of [main, observer, lifecycle]) ups.set(p, p.dsync(['compose', 'up', '-d']))
 })
@@ -783,6 +786,31 @@ describe('an app that starts on synced code and watches it', () => {
     }
   })
 
+  test('node --watch in an app container reruns the script on every save', async () => {
+    // Given a service running `node --watch /app/node/server.js` on the synced code
+    const node = await containerOf(observer, 'node')
+    const served = async () =>
+      (await run('docker', ['logs', node])).stdout
+        .split('\n')
+        .filter((line) => line.startsWith('served: '))
+    await waitFor('the first run', async () => (await served()).length === 1, 60_000)
+    const file = path.join(src, 'node', 'server.js')
+
+    // When the script is saved on the host four times, each followed by a flush
+    const versions = ['two', 'three, a longer line', 'four', 'five']
+    for (const [i, version] of versions.entries()) {
+      writeFileSync(file, `console.log('served: ${version}')\n`)
+      expectNothingMissed(await flush(observer))
+      // Then node reruns it, with the new code, each time
+      await waitFor(
+        `run ${i + 2}`,
+        async () => (await served()).at(-1) === `served: ${version}`,
+        30_000,
+      )
+    }
+    expect(await served()).toEqual(['one', ...versions].map((v) => `served: ${v}`))
+  })
+
   test('a reader in the app container never sees a half-written file', async () => {
     // Given a 2 MB file in the volume, and two full contents for it
     const contents = [randomBytes(2 * 1024 * 1024), randomBytes(2 * 1024 * 1024)]
@@ -899,6 +927,33 @@ describe('a project through SIGKILL, stop, down and clean', () => {
       '/app/dead/second.txt': 'second\n',
       '/app/dead/new.txt': null,
     })
+  })
+
+  test('with the sidecar stopped, flush fails in seconds with exit 75; once it runs, flush catches up', async () => {
+    // Given the sidecar stopped behind dsync's back, and a change on the host
+    const sidecar = await containerOf(lifecycle, 'dsync-sync')
+    await run('docker', ['stop', sidecar])
+    writeFileSync(path.join(src, 'hello.txt'), 'changed while the sidecar was stopped\n')
+    try {
+      // When the user flushes
+      const failed = await lifecycle.dsync(['flush'])
+
+      // Then dsync says the sync fails, and why, instead of waiting for ever
+      expect(failed.exitCode, failed.stderr).toBe(75)
+      expect(failed.stderr).toMatch(/sync of "code" failed 3 times: .*is not running/)
+      // And status shows it
+      expect(syncOf(await statusOf(lifecycle)).state).toBe('sidecar-down')
+    } finally {
+      await run('docker', ['start', sidecar])
+    }
+
+    // When the sidecar runs again and the user flushes
+    const flushed = await lifecycle.dsync(['flush'])
+
+    // Then the flush succeeds, and the app container has the change
+    expect(flushed.exitCode, flushed.stderr).toBe(0)
+    const app = await containerOf(lifecycle, 'app')
+    expect(await readIn(app, '/app/hello.txt')).toBe('changed while the sidecar was stopped\n')
   })
 
   test('changes made while the project is stopped are applied on the next up, deletions included', async () => {
