@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureSyncImage, syncImageTag } from '../../src/docker/image.js'
 import { run } from '../../src/lib/exec.js'
 import { spawn } from '../../src/lib/spawn.js'
+import { readerIn } from './helpers.js'
 import {
   AgentBatchError,
   AgentChannel,
@@ -393,37 +394,21 @@ for (const [label, size] of [
     await c.write('app', file, contents[0] ?? '')
     // When a reader reads it 40 times while the host rewrites it between the two contents
     // (a count, not a duration: a busy machine must not make the test fail)
-    const reader = spawn('docker', [
-      'exec',
+    const reader = await readerIn(
       app,
-      'sh',
-      '-c',
-      'echo start; i=0; ' +
-        `while [ "$i" -lt 40 ]; do cat /app/${file} | md5sum; i=$((i + 1)); done`,
-    ])
-    let output = ''
-    reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    let finished = false
-    const done = reader.then((result) => {
-      finished = true
-      return result
-    })
-    await waitFor('the reader to start', () => output.startsWith('start') || finished)
+      `i=0; while [ "$i" -lt 40 ]; do cat /app/${file} | md5sum; i=$((i + 1)); done`,
+    )
     let writes = 0
-    while (!finished) {
+    while (!reader.finished()) {
       await c.write('app', file, contents[++writes % 2] ?? '')
     }
-    expect((await done).exitCode).toBe(0)
+    expect((await reader.done).exitCode).toBe(0)
     // Then every read was one of the two whole contents
-    const reads = output
-      .split('\n')
-      .slice(1)
-      .filter(Boolean)
-      .map((line) => line.split(' ')[0])
+    const reads = reader.sums()
     process.stderr.write(`agent: ${reads.length} reads during ${writes} rewrites of ${label}\n`)
     expect(writes).toBeGreaterThan(1)
     expect(reads.length).toBe(40)
-    expect(reads.filter((sum) => !sums.includes(sum ?? ''))).toEqual([])
+    expect(reads.filter((sum) => !sums.includes(sum))).toEqual([])
     expect(new Set(reads).size).toBe(2)
   })
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { run, type RunResult } from '../../src/lib/exec.js'
+import { spawn } from '../../src/lib/spawn.js'
 
 export const repoRoot = path.resolve(import.meta.dirname, '..', '..')
 export const cliPath = path.join(repoRoot, 'bin', 'run.js')
@@ -94,5 +95,32 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/**
+ * Starts a reader loop in a container (`sh -c SCRIPT`, which must print "start" first) and
+ * waits until it has started. `finished()` turns true when it ends; `done` is its result.
+ */
+export async function readerIn(container: string, script: string) {
+  const reader = spawn('docker', ['exec', container, 'sh', '-c', `echo start; ${script}`])
+  let output = ''
+  reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  let finished = false
+  const done = reader.then((result) => {
+    finished = true
+    return result
+  })
+  await waitFor('the reader to start', () => output.startsWith('start') || finished)
+  return {
+    finished: () => finished,
+    done,
+    /** The first word of each line after "start" (an md5sum). */
+    sums: () =>
+      output
+        .split('\n')
+        .slice(1)
+        .filter(Boolean)
+        .map((line) => line.split(' ')[0] ?? ''),
   }
 }

@@ -33,7 +33,7 @@ import { isAlive } from '../../src/daemon/process.js'
 import { syncImageTag } from '../../src/docker/image.js'
 import { run, type RunResult } from '../../src/lib/exec.js'
 import { spawn } from '../../src/lib/spawn.js'
-import { leftovers, testProject, waitFor, type TestProject } from './helpers.js'
+import { leftovers, readerIn, testProject, waitFor, type TestProject } from './helpers.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers of this file
@@ -822,36 +822,21 @@ describe('an app that starts on synced code and watches it', () => {
 
     // When a reader loops over it in the app container for 4 s, while the host replaces it
     // (written beside and renamed over, as editors save) between the two contents
-    const reader = spawn('docker', [
-      'exec',
+    const reader = await readerIn(
       app,
-      'sh',
-      '-c',
-      'end=$(( $(date +%s) + 4 )); echo start; ' +
+      'end=$(( $(date +%s) + 4 )); ' +
         'while [ "$(date +%s)" -lt "$end" ]; do md5sum < /app/atomic.bin; done',
-    ])
-    let output = ''
-    reader.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    let finished = false
-    const done = reader.then((result) => {
-      finished = true
-      return result
-    })
-    await waitFor('the reader to start', () => output.startsWith('start') || finished)
+    )
     let replaced = 0
-    while (!finished) {
+    while (!reader.finished()) {
       writeFileSync(scratch, contents[++replaced % 2] ?? '')
       renameSync(scratch, file)
       await sleep(50)
     }
-    expect((await done).exitCode).toBe(0)
+    expect((await reader.done).exitCode).toBe(0)
 
     // Then every read was one of the two whole contents, and both were read
-    const reads = output
-      .split('\n')
-      .slice(1)
-      .filter(Boolean)
-      .map((line) => line.split(' ')[0] ?? '')
+    const reads = reader.sums()
     process.stderr.write(
       `sync e2e: ${reads.length} reads during ${replaced} replacements of 2 MB\n`,
     )
