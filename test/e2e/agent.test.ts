@@ -277,7 +277,11 @@ test('gives the sync root and every entry written after setOwner the owner 1000:
 })
 
 /** inotifywait on one file in the app container, printing one event name per line. */
-async function watchInApp(file: string) {
+async function watchInApp(
+  target: string,
+  events = ['close_write', 'delete_self', 'move_self'],
+  format = '%e',
+) {
   const watcher = spawn('docker', [
     'exec',
     app,
@@ -285,24 +289,24 @@ async function watchInApp(file: string) {
     '120',
     'inotifywait',
     '-m',
-    '-e',
-    'close_write',
-    '-e',
-    'delete_self',
-    '-e',
-    'move_self',
+    ...events.flatMap((e) => ['-e', e]),
     '--format',
-    '%e',
-    file,
+    format,
+    target,
   ])
-  let events = ''
+  let seen = ''
   let setup = ''
-  watcher.stdout.on('data', (chunk: Buffer) => (events += chunk.toString()))
+  watcher.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()))
   watcher.stderr.on('data', (chunk: Buffer) => (setup += chunk.toString()))
   await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
   return {
-    events: () => events,
-    count: (name: string) => events.split('\n').filter((e) => e.split(',')[0] === name).length,
+    events: () => seen,
+    /** Lines whose first event is `name`, with the rest of the line equal to `rest` if given. */
+    count: (name: string, rest?: string) =>
+      seen.split('\n').filter((line) => {
+        const [first = '', ...more] = line.split(' ')
+        return first.split(',')[0] === name && (rest === undefined || more.join(' ') === rest)
+      }).length,
     async stop() {
       watcher.kill()
       await watcher
@@ -328,6 +332,28 @@ test('an inotify watch on a file in the app container sees three successive chan
     // And the watch never lost the file, and the path has the last content
     expect(watch.events()).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
     expect(await readInApp('/app/watch/server.js')).toBe('3\n')
+  } finally {
+    await watch.stop()
+  }
+})
+
+test('an inotify watch on the folder sees each change once under the file name', async () => {
+  // Given a file, and inotifywait watching its folder in the app container
+  const c = agent()
+  await c.write('app', 'folder-watch/app.js', 'one\n')
+  const watch = await watchInApp('/app/folder-watch', ['moved_to', 'close_write'], '%e %f')
+  try {
+    // When the file is changed three times
+    for (const [i, content] of ['two\n', 'three, longer\n', '4\n'].entries()) {
+      await c.write('app', 'folder-watch/app.js', content)
+      // Then the folder watch reports the file's name each time, as it lands whole
+      await waitFor(`change ${i + 1}`, () => watch.count('MOVED_TO', 'app.js') === i + 1)
+    }
+    // And it heard the file closed after writing once per change (watchers that wait for
+    // IN_CLOSE_WRITE, as `inotifywait -e close_write -r` scripts do, run once per change)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(watch.count('CLOSE_WRITE', 'app.js'), watch.events()).toBe(3)
+    expect(await readInApp('/app/folder-watch/app.js')).toBe('4\n')
   } finally {
     await watch.stop()
   }
