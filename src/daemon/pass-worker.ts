@@ -7,6 +7,7 @@
  * is returned when it ends, so the long-lived daemon stays small (100,000 files cost the pass
  * a few hundred MB of short-lived garbage).
  */
+import { createInterface } from 'node:readline'
 import { AgentChannel } from '../strategies/agent.js'
 import { createStrategy } from './strategy.js'
 import type { SyncTarget } from '../strategies/types.js'
@@ -23,8 +24,9 @@ export type PassMessage =
   | { type: 'error'; message: string }
 
 async function main(): Promise<void> {
-  const lines = stdinLines()
-  const request = JSON.parse((await lines.next()).value ?? '') as PassRequest
+  const stdin = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  const lines = stdin[Symbol.asyncIterator]()
+  const request = JSON.parse(String((await lines.next()).value ?? '')) as PassRequest
   let channel: AgentChannel | undefined
   const send = (message: PassMessage) => process.stdout.write(JSON.stringify(message) + '\n')
   try {
@@ -48,23 +50,9 @@ async function main(): Promise<void> {
     process.exitCode = 1
   } finally {
     await channel?.close()
+    stdin.close()
     process.stdin.destroy()
   }
-}
-
-/** stdin, line by line. */
-async function* stdinLines(): AsyncGenerator<string, undefined> {
-  let buffered = ''
-  for await (const chunk of process.stdin) {
-    buffered += String(chunk)
-    let nl: number
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      yield buffered.slice(0, nl)
-      buffered = buffered.slice(nl + 1)
-    }
-  }
-  if (buffered !== '') yield buffered
-  return undefined
 }
 
 if (process.argv[2] === 'dsync-pass') void main()

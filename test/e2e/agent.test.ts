@@ -7,8 +7,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureSyncImage, syncImageTag } from '../../src/docker/image.js'
 import { run } from '../../src/lib/exec.js'
-import { spawn } from '../../src/lib/spawn.js'
-import { readerIn } from './helpers.js'
+import { readerIn, watchIn } from './helpers.js'
 import {
   AgentBatchError,
   AgentChannel,
@@ -276,42 +275,9 @@ test('gives the sync root and every entry written after setOwner the owner 1000:
   expect(await inApp('stat -c %u:%g /app/not-owned.txt')).toBe('0:0')
 })
 
-/** inotifywait on one file in the app container, printing one event name per line. */
-async function watchInApp(
-  target: string,
-  events = ['close_write', 'delete_self', 'move_self'],
-  format = '%e',
-) {
-  const watcher = spawn('docker', [
-    'exec',
-    app,
-    'timeout',
-    '120',
-    'inotifywait',
-    '-m',
-    ...events.flatMap((e) => ['-e', e]),
-    '--format',
-    format,
-    target,
-  ])
-  let seen = ''
-  let setup = ''
-  watcher.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()))
-  watcher.stderr.on('data', (chunk: Buffer) => (setup += chunk.toString()))
-  await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
-  return {
-    events: () => seen,
-    /** Lines whose first event is `name`, with the rest of the line equal to `rest` if given. */
-    count: (name: string, rest?: string) =>
-      seen.split('\n').filter((line) => {
-        const [first = '', ...more] = line.split(' ')
-        return first.split(',')[0] === name && (rest === undefined || more.join(' ') === rest)
-      }).length,
-    async stop() {
-      watcher.kill()
-      await watcher
-    },
-  }
+/** inotifywait in the app container (see watchIn). */
+function watchInApp(target: string, events?: string[], format?: string) {
+  return watchIn(app, target, events, format)
 }
 
 test('an inotify watch on a file in the app container sees three successive changes', async () => {

@@ -124,3 +124,45 @@ export async function readerIn(container: string, script: string) {
         .map((line) => line.split(' ')[0] ?? ''),
   }
 }
+
+/**
+ * inotifywait -m on a file or folder in a container (one event line per `format`), once its
+ * watch is set up. `count(name, rest)` counts lines whose first event is `name` (and whose rest
+ * is `rest`, if given).
+ */
+export async function watchIn(
+  container: string,
+  target: string,
+  events = ['close_write', 'delete_self', 'move_self'],
+  format = '%e',
+) {
+  const watcher = spawn('docker', [
+    'exec',
+    container,
+    'timeout',
+    '300',
+    'inotifywait',
+    '-m',
+    ...events.flatMap((e) => ['-e', e]),
+    '--format',
+    format,
+    target,
+  ])
+  let seen = ''
+  let setup = ''
+  watcher.stdout.on('data', (chunk: Buffer) => (seen += chunk.toString()))
+  watcher.stderr.on('data', (chunk: Buffer) => (setup += chunk.toString()))
+  await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
+  return {
+    events: () => seen,
+    count: (name: string, rest?: string) =>
+      seen.split('\n').filter((line) => {
+        const [first = '', ...more] = line.split(' ')
+        return first.split(',')[0] === name && (rest === undefined || more.join(' ') === rest)
+      }).length,
+    async stop() {
+      watcher.kill()
+      await watcher
+    },
+  }
+}

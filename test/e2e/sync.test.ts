@@ -32,8 +32,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { isAlive } from '../../src/daemon/process.js'
 import { syncImageTag } from '../../src/docker/image.js'
 import { run, type RunResult } from '../../src/lib/exec.js'
-import { spawn } from '../../src/lib/spawn.js'
-import { leftovers, readerIn, testProject, waitFor, type TestProject } from './helpers.js'
+import { leftovers, readerIn, testProject, waitFor, watchIn, type TestProject } from './helpers.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers of this file
@@ -721,31 +720,9 @@ describe('an app that starts on synced code and watches it', () => {
     const file = path.join(src, 'server.js')
     writeFileSync(file, 'console.log(1)\n')
     expectNothingMissed(await flush(observer))
-    const watcher = spawn('docker', [
-      'exec',
-      app,
-      'timeout',
-      '300',
-      'inotifywait',
-      '-m',
-      '-e',
-      'close_write',
-      '-e',
-      'delete_self',
-      '-e',
-      'move_self',
-      '--format',
-      '%e',
-      '/app/server.js',
-    ])
-    let events = ''
-    let setup = ''
-    watcher.stdout.on('data', (chunk: Buffer) => (events += chunk.toString()))
-    watcher.stderr.on('data', (chunk: Buffer) => (setup += chunk.toString()))
-    const writes = () => (events.match(/CLOSE_WRITE/g) ?? []).length
+    const watch = await watchIn(app, '/app/server.js')
+    const writes = () => watch.count('CLOSE_WRITE')
     try {
-      await waitFor('inotifywait to watch', () => setup.includes('Watches established'))
-
       // When the file is edited on the host three times (longer, shorter, same size), each
       // followed by a flush: small batches, through the agent
       const contents = ['console.log("two, longer")\n', 'three\n', 'four!\n']
@@ -777,12 +754,11 @@ describe('an app that starts on synced code and watches it', () => {
       await sleep(500)
 
       // Then exactly six changes were seen: the watch never lost the file
-      expect(writes(), events).toBe(6)
-      expect(events).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
+      expect(writes(), watch.events()).toBe(6)
+      expect(watch.events()).not.toMatch(/DELETE_SELF|MOVE_SELF|IGNORED/)
       expect(await readIn(app, '/app/server.js')).toBe('seven\n')
     } finally {
-      watcher.kill()
-      await watcher
+      await watch.stop()
     }
   })
 
