@@ -5,6 +5,7 @@
  * Every error dsync reports becomes one line on stderr and a documented exit code.
  */
 import { BugError, ExitCode, isDsyncError } from './lib/errors.js'
+import { unusableState } from './lib/paths.js'
 
 export async function main(argv: readonly string[], entryUrl: string): Promise<number> {
   try {
@@ -34,6 +35,12 @@ export function report(error: unknown): number {
     const message = (error as Error).message.split('\n')[0] ?? 'invalid usage'
     process.stderr.write(`dsync: ${message}; see dsync --help\n`)
     return ExitCode.usage
+  }
+  // A state folder that cannot be written (a file, read-only): the environment's problem.
+  const state = unusableState(error)
+  if (state) {
+    process.stderr.write(`dsync: ${state.line()}\n`)
+    return state.exitCode
   }
   const bug = new BugError(error instanceof Error ? error.message : String(error))
   process.stderr.write(`dsync: ${bug.line()}\n`)

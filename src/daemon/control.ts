@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { privateRuntimeDir } from '../lib/paths.js'
 import type { DaemonStatus, PassProgress } from './status.js'
 
 export type ControlRequest =
@@ -23,12 +23,15 @@ export type ControlMessage =
   | { type: 'result'; status: DaemonStatus }
   | { type: 'error'; message: string }
 
-/** Unix socket paths are limited to ~107 bytes: long state paths fall back to the temp dir. */
-export function socketPath(stateDir: string): string {
+/**
+ * Unix socket paths are limited to ~107 bytes: long state paths fall back to a folder only this
+ * user can enter (a predictable name in the shared temp dir could be taken by another user).
+ */
+export function socketPath(stateDir: string, env: NodeJS.ProcessEnv = process.env): string {
   const preferred = path.join(stateDir, 'daemon.sock')
   if (Buffer.byteLength(preferred) < 100) return preferred
   const id = createHash('sha256').update(stateDir).digest('hex').slice(0, 16)
-  return path.join(tmpdir(), `dsync-${id}.sock`)
+  return path.join(privateRuntimeDir(env), `${id}.sock`)
 }
 
 export type Handler = (

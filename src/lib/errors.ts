@@ -15,6 +15,8 @@ export const ExitCode = {
   unavailable: 69,
   /** A bug in dsync. */
   bug: 70,
+  /** dsync cannot create or write its state (the state folder is a file, or not writable). */
+  cantCreate: 73,
   /** A sync failed or the watcher daemon is unreachable; retrying may help. */
   tempFail: 75,
   /** Interrupted by a signal before compose started. */
