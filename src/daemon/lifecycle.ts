@@ -6,7 +6,7 @@
  * run created. down: the daemon stops first, so it never syncs into a vanishing sidecar.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -14,6 +14,7 @@ import { AbortError, DsyncError, ExitCode, ExternalError } from '../lib/errors.j
 import { run } from '../lib/exec.js'
 import { spawnDetached } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
+import { ensureStateDir, writePrivateFile } from '../lib/paths.js'
 import { progressView } from '../lib/progress.js'
 import { composeArgs, runComposeCaptured } from '../compose/cli.js'
 import { overrideGlobals, type PlannedProject } from '../compose/load.js'
@@ -21,6 +22,8 @@ import { ensureSyncImage } from '../docker/image.js'
 import { LABEL_PROJECT, SIDECAR_SERVICE } from '../docker/labels.js'
 import type { SyncTarget } from '../strategies/types.js'
 import { ControlUnavailable, request, socketPath } from './control.js'
+import { requireHostTools } from './host-tools.js'
+import { withProjectLock } from './lock.js'
 import { DAEMON_MARKER, daemonPid, logPath, stopProcess } from './process.js'
 import { specHash, specPath, type DaemonSpec } from './spec.js'
 import type { DaemonStatus } from './status.js'
@@ -44,6 +47,23 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
       )
     }
   }
+  requireHostTools(
+    plan.syncs.map((sync) => sync.strategy),
+    options.env,
+  )
+  ensureStateDir(planned.stateDir, options.env)
+  await withProjectLock(
+    planned.stateDir,
+    { project: planned.project.name, action: 'started', onWait: say },
+    () => startLocked(planned, options),
+  )
+}
+
+function say(line: string): void {
+  process.stderr.write(`dsync: ${line}\n`)
+}
+
+async function startLocked(planned: PlannedProject, options: LifecycleOptions): Promise<void> {
   if (await alreadyInSync(planned, options)) {
     process.stderr.write('dsync: sync already running and healthy\n')
     return
@@ -89,18 +109,17 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
         { onProgress: (p) => view.update(p) },
       )
     } catch (error) {
-      if (error instanceof DsyncError) throw error
-      // The daemon's own words: the pass failed, not dsync.
-      throw new AbortError(
-        (error as Error).message,
-        'fix the cause, then run dsync compose up again',
-        ExitCode.tempFail,
-      )
+      // A sidecar that died says more than the pass that could not reach it.
+      throw (await sidecarExit(container, planned, options)) ?? explainPass(error)
     } finally {
       view.end()
     }
-    await waitHealthy(container, options)
-    writeFileSync(
+    try {
+      await waitHealthy(container, options)
+    } catch (error) {
+      throw (await sidecarExit(container, planned, options)) ?? error
+    }
+    writePrivateFile(
       recordPath(planned.stateDir),
       JSON.stringify({ override: overrideHash(planned), container }),
     )
@@ -108,6 +127,16 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
     await undo(planned, options, before, startedDaemon)
     throw error
   }
+}
+
+function explainPass(error: unknown): Error {
+  if (error instanceof DsyncError) return error
+  // The daemon's own words: the pass failed, not dsync.
+  return new AbortError(
+    (error as Error).message,
+    'fix the cause, then run dsync compose up again',
+    ExitCode.tempFail,
+  )
 }
 
 function recordPath(stateDir: string): string {
@@ -164,9 +193,21 @@ async function alreadyInSync(planned: PlannedProject, options: LifecycleOptions)
   return inspect.exitCode === 0 && inspect.stdout.trim() === 'true healthy'
 }
 
-/** Stops the project's daemon, if one runs. Idempotent. */
+/**
+ * Stops the project's daemon, if one runs. Idempotent. Waits for an `up` of the project in
+ * progress, which would otherwise start a daemon after this one stopped it.
+ */
 export async function stopSync(planned: { stateDir: string }): Promise<boolean> {
-  const pid = daemonPid(planned.stateDir)
+  if (!existsSync(planned.stateDir)) return false
+  return withProjectLock(
+    planned.stateDir,
+    { project: path.basename(planned.stateDir), action: 'stopped', onWait: say },
+    () => stopDaemon(planned.stateDir),
+  )
+}
+
+async function stopDaemon(stateDir: string): Promise<boolean> {
+  const pid = daemonPid(stateDir)
   if (pid === undefined) return false
   log.debug('stopping daemon %d', pid)
   await stopProcess(pid)
@@ -208,12 +249,13 @@ async function ensureDaemon(spec: DaemonSpec, options: LifecycleOptions): Promis
     log.debug('configuration changed: restarting daemon %d', running)
     await stopProcess(running)
   }
-  mkdirSync(stateDir, { recursive: true })
-  writeFileSync(file, JSON.stringify(spec, null, 2))
+  writePrivateFile(file, JSON.stringify(spec, null, 2))
   const logFile = logPath(stateDir)
-  const fd = openSync(logFile, 'a')
+  const fd = openSync(logFile, 'a', 0o600)
   let pid: number
   try {
+    // A log an earlier version created 0644.
+    fchmodSync(fd, 0o600)
     pid = spawnDetached(process.execPath, [daemonEntry(), DAEMON_MARKER, stateDir], {
       cwd: stateDir,
       env: options.env,
@@ -272,15 +314,54 @@ async function sidecarContainer(
   planned: PlannedProject,
   options: LifecycleOptions,
 ): Promise<string> {
+  // `-a`: Compose v2's `ps` leaves out exited containers, and an exited sidecar is the one whose
+  // cause the user needs (v1 accepts the flag too).
   const result = await runComposeCaptured(
     planned.cli,
-    composeArgs(planned.cli, overrideGlobals(planned), ['ps', '-q', SIDECAR_SERVICE]),
+    composeArgs(planned.cli, overrideGlobals(planned), ['ps', '-a', '-q', SIDECAR_SERVICE]),
     { cwd: options.cwd, env: options.env },
   )
   const id = result.stdout.trim().split('\n')[0]
   if (!id)
-    throw new ExternalError(`compose ps ${SIDECAR_SERVICE}`, 0, 'the sync sidecar is not running')
+    throw new ExternalError(`compose ps ${SIDECAR_SERVICE}`, 0, 'the sync sidecar has no container')
+  const exited = await sidecarExit(id, planned, options)
+  if (exited) throw exited
   return id
+}
+
+/**
+ * Why the sidecar is not running, when it is not (exited, dead, or restarting after an exit):
+ * its exit code and the last lines it printed, read now, since a failed `up` removes it.
+ */
+async function sidecarExit(
+  container: string,
+  planned: PlannedProject,
+  options: LifecycleOptions,
+): Promise<DsyncError | undefined> {
+  const inspect = await run(
+    'docker',
+    ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}', container],
+    { env: options.env, reject: false },
+  )
+  if (inspect.exitCode !== 0) return undefined
+  const [state = '', code = '', ...error] = inspect.stdout.trim().split(' ')
+  if (!['exited', 'dead', 'restarting'].includes(state)) return undefined
+  const logs = await run('docker', ['logs', '--tail', '5', container], {
+    env: options.env,
+    reject: false,
+  })
+  const printed = [...lines(logs.stdout), ...lines(logs.stderr), ...lines(error.join(' '))]
+  const said =
+    printed.length > 0 ? `its last lines: ${printed.slice(-3).join(' | ')}` : 'printing nothing'
+  const image = planned.plan.sidecar?.image ?? ''
+  return new ExternalError(
+    'the sync sidecar',
+    undefined,
+    `it exited with code ${code} right after it started, ${said}`,
+    planned.config.image
+      ? `x-sync.image (${image}) must be dsync's sync image or an image built FROM it`
+      : `remove the image (docker image rm ${image}) so that dsync builds it again`,
+  )
 }
 
 /** Docker reports the health a healthcheck interval after the marker appears. */
@@ -346,7 +427,7 @@ async function undo(
   startedDaemon: boolean,
 ): Promise<void> {
   try {
-    if (startedDaemon) await stopSync(planned)
+    if (startedDaemon) await stopDaemon(planned.stateDir)
     if (before.containers.size === 0) {
       await runComposeCaptured(
         planned.cli,
