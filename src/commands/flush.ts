@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core'
-import { flush } from '../daemon/service.js'
+import { flush, isNothingToSync, NOTHING_TO_SYNC } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
 
 export default class Flush extends Command {
@@ -12,6 +12,10 @@ export default class Flush extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(Flush)
     const result = await flush(toProjectFlags(flags), context())
+    if (isNothingToSync(result)) {
+      this.logToStderr(`dsync: ${NOTHING_TO_SYNC}`)
+      return
+    }
     this.logToStderr(`dsync: ${result.syncs.map((s) => s.name).join(', ')} in sync`)
   }
 }

@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core'
-import { pause } from '../daemon/service.js'
+import { pause, isNothingToSync, NOTHING_TO_SYNC } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
 
 export default class Pause extends Command {
@@ -9,7 +9,7 @@ export default class Pause extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Pause)
-    await pause(toProjectFlags(flags), context())
-    this.logToStderr('dsync: paused')
+    const result = await pause(toProjectFlags(flags), context())
+    this.logToStderr(`dsync: ${isNothingToSync(result) ? NOTHING_TO_SYNC : 'paused'}`)
   }
 }

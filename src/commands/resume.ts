@@ -1,5 +1,5 @@
 import { Command } from '@oclif/core'
-import { resume } from '../daemon/service.js'
+import { resume, isNothingToSync, NOTHING_TO_SYNC } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
 
 export default class Resume extends Command {
@@ -10,7 +10,7 @@ export default class Resume extends Command {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Resume)
-    await resume(toProjectFlags(flags), context())
-    this.logToStderr('dsync: resumed')
+    const result = await resume(toProjectFlags(flags), context())
+    this.logToStderr(`dsync: ${isNothingToSync(result) ? NOTHING_TO_SYNC : 'resumed'}`)
   }
 }

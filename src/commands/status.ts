@@ -1,10 +1,12 @@
 import { Command, Flags } from '@oclif/core'
-import { status, type StatusReport } from '../daemon/service.js'
+import { NOTHING_TO_SYNC, status, statusProblem, type StatusReport } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
 
 export default class Status extends Command {
   static override summary =
     "Show the project's syncs: strategy, state, last sync, latency, errors; the daemon's pid and health."
+  static override description =
+    'Exits 75, with what to do on stderr, when the daemon is down, a sync is in error or its sidecar is down, or the daemon reports itself degraded; 0 when all is well.'
   static override examples = [
     '<%= config.bin %> status',
     '<%= config.bin %> status -p myapp --json',
@@ -17,15 +19,15 @@ export default class Status extends Command {
   async run(): Promise<void> {
     const { flags } = await this.parse(Status)
     const report = await status(toProjectFlags(flags), context())
-    if (flags.json) {
-      this.log(JSON.stringify(report, null, 2))
-      return
-    }
-    this.log(render(report))
+    this.log(flags.json ? JSON.stringify(report, null, 2) : render(report))
+    // The report is the result (stdout); what is wrong and how to recover goes to stderr, exit 75.
+    const problem = statusProblem(report)
+    if (problem) throw problem
   }
 }
 
 function render(report: StatusReport): string {
+  if (report.nothingToSync) return `project ${report.project}: ${NOTHING_TO_SYNC}`
   const lines: string[] = []
   const d = report.daemon
   lines.push(

@@ -1,5 +1,5 @@
 import { Args, Command } from '@oclif/core'
-import { syncNow } from '../daemon/service.js'
+import { isNothingToSync, NOTHING_TO_SYNC, syncNow } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
 
 export default class Sync extends Command {
@@ -13,6 +13,7 @@ export default class Sync extends Command {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(Sync)
-    await syncNow(args.name, toProjectFlags(flags), context())
+    const result = await syncNow(args.name, toProjectFlags(flags), context())
+    if (isNothingToSync(result)) this.logToStderr(`dsync: ${NOTHING_TO_SYNC}`)
   }
 }

@@ -56,12 +56,59 @@ export function locateProject(flags: ProjectFlags, ctx: Context): LocatedProject
   return { name: project.name, stateDir: projectStateDir(project.name, ctx.env) }
 }
 
+const RESTART_HINT = 'run dsync sync (restarts it) or dsync compose up'
+
 function notRunning(project: LocatedProject): AbortError {
   return new AbortError(
     `no dsync daemon runs for project "${project.name}"`,
-    'start it with dsync compose up',
+    RESTART_HINT,
     ExitCode.tempFail,
   )
+}
+
+/** The answer of `status`, `flush`, `sync`, `pause` and `resume` when every sync is native. */
+export interface NothingToSync {
+  project: string
+  nothingToSync: true
+}
+
+export const NOTHING_TO_SYNC = 'all syncs are native bind mounts: nothing to sync'
+
+export function isNothingToSync(result: object): result is NothingToSync {
+  return 'nothingToSync' in result && result.nothingToSync === true
+}
+
+/**
+ * True when the project's x-sync block plans no sidecar (every sync `native`, or `auto` on a
+ * local engine): no daemon runs for it, by design. Asked only when no daemon answers.
+ */
+async function allNative(flags: ProjectFlags, ctx: Context): Promise<boolean> {
+  try {
+    const loaded = await loadProject(parseComposeArgv(composeArgv(flags)), ctx)
+    // No x-sync block: a project dsync has nothing to do with, not a native one.
+    if (!loaded.config) return false
+    const planned = await planProject(
+      { ...loaded, config: loaded.config },
+      { ...ctx, sidecarImage: loaded.config.image ?? syncImageTag() },
+    )
+    return planned.plan.sidecar === undefined
+  } catch {
+    // No project files here (only -p), or a block that does not plan: nothing says native.
+    return false
+  }
+}
+
+/** Asks the daemon; a project without a daemon because every sync is native gets its answer. */
+async function askUnlessNative(
+  flags: ProjectFlags,
+  ctx: Context,
+  req: ControlRequest,
+): Promise<DaemonStatus | NothingToSync> {
+  const project = locateProject(flags, ctx)
+  if (daemonPid(project.stateDir) === undefined && (await allNative(flags, ctx))) {
+    return { project: project.name, nothingToSync: true }
+  }
+  return ask(project, req)
 }
 
 async function ask(
@@ -76,7 +123,7 @@ async function ask(
     if (error instanceof ControlUnavailable) throw notRunning(project)
     throw new AbortError(
       `the daemon of project "${project.name}" reports: ${(error as Error).message}`,
-      `see dsync logs -p ${project.name}`,
+      `fix the cause (see dsync logs -p ${project.name}) and try again; the daemon keeps retrying`,
       ExitCode.tempFail,
     )
   }
@@ -88,6 +135,8 @@ export interface StatusReport {
   daemon: { running: boolean; pid: number | undefined; health: DaemonStatus['health'] | 'down' }
   /** Live figures when the daemon runs; the last ones it wrote otherwise. */
   status: DaemonStatus | undefined
+  /** Every sync is a native bind mount: no daemon runs, by design. */
+  nothingToSync: boolean
 }
 
 export async function status(flags: ProjectFlags, ctx: Context): Promise<StatusReport> {
@@ -111,7 +160,52 @@ export async function status(flags: ProjectFlags, ctx: Context): Promise<StatusR
       health: live ? live.health : 'down',
     },
     status: last,
+    nothingToSync: live === undefined && (await allNative(flags, ctx)),
   }
+}
+
+/**
+ * What is wrong with the sync, and how to recover, when `status` must exit 75: the daemon is
+ * down, a sync is in error or its sidecar is down, or the daemon reports itself degraded.
+ * Undefined when all is well (or every sync is native, with nothing to run).
+ */
+export function statusProblem(report: StatusReport): AbortError | undefined {
+  if (report.nothingToSync) return undefined
+  const name = report.project
+  if (!report.daemon.running) {
+    return new AbortError(`daemon down for project "${name}"`, RESTART_HINT, ExitCode.tempFail)
+  }
+  for (const sync of report.status?.syncs ?? []) {
+    const why = sync.lastError ? `: ${sync.lastError}` : ''
+    switch (sync.state) {
+      case 'sidecar-down':
+        return new AbortError(
+          `sync "${sync.name}" of project "${name}" is sidecar-down${why}`,
+          'start the sidecar with dsync compose up; the daemon catches up by itself',
+          ExitCode.tempFail,
+        )
+      case 'error':
+        return new AbortError(
+          `sync "${sync.name}" of project "${name}" is in error${why}`,
+          `fix the cause (see dsync logs), then run dsync sync ${sync.name}`,
+          ExitCode.tempFail,
+        )
+      case 'starting':
+      case 'initial-sync':
+      case 'watching':
+      case 'syncing':
+      case 'paused':
+        break
+    }
+  }
+  if (report.daemon.health === 'degraded') {
+    return new AbortError(
+      `the sync of project "${name}" is degraded`,
+      'see dsync logs; dsync sync runs a full pass',
+      ExitCode.tempFail,
+    )
+  }
+  return undefined
 }
 
 function readLastStatus(stateDir: string): DaemonStatus | undefined {
@@ -122,16 +216,25 @@ function readLastStatus(stateDir: string): DaemonStatus | undefined {
   }
 }
 
-export async function flush(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
-  return ask(locateProject(flags, ctx), { cmd: 'flush' })
+export async function flush(
+  flags: ProjectFlags,
+  ctx: Context,
+): Promise<DaemonStatus | NothingToSync> {
+  return askUnlessNative(flags, ctx, { cmd: 'flush' })
 }
 
-export async function pause(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
-  return ask(locateProject(flags, ctx), { cmd: 'pause' })
+export async function pause(
+  flags: ProjectFlags,
+  ctx: Context,
+): Promise<DaemonStatus | NothingToSync> {
+  return askUnlessNative(flags, ctx, { cmd: 'pause' })
 }
 
-export async function resume(flags: ProjectFlags, ctx: Context): Promise<DaemonStatus> {
-  return ask(locateProject(flags, ctx), { cmd: 'resume' })
+export async function resume(
+  flags: ProjectFlags,
+  ctx: Context,
+): Promise<DaemonStatus | NothingToSync> {
+  return askUnlessNative(flags, ctx, { cmd: 'resume' })
 }
 
 /**
@@ -142,7 +245,7 @@ export async function syncNow(
   name: string | undefined,
   flags: ProjectFlags,
   ctx: Context,
-): Promise<DaemonStatus> {
+): Promise<DaemonStatus | NothingToSync> {
   const project = locateProject(flags, ctx)
   if (daemonPid(project.stateDir) === undefined) {
     const loaded = await loadProject(parseComposeArgv(composeArgv(flags)), ctx)
@@ -164,6 +267,7 @@ export async function syncNow(
       { ...loaded, config: loaded.config },
       { ...ctx, sidecarImage: loaded.config.image ?? syncImageTag() },
     )
+    if (!planned.plan.sidecar) return { project: project.name, nothingToSync: true }
     await startSync(planned, ctx)
     return ask(project, { cmd: 'status' })
   }
