@@ -352,15 +352,16 @@ async function sidecarExit(
   })
   const printed = [...lines(logs.stdout), ...lines(logs.stderr), ...lines(error.join(' '))]
   const said =
-    printed.length > 0 ? `its last lines: ${printed.slice(-3).join(' | ')}` : 'printing nothing'
+    printed.length > 0
+      ? `after printing: ${printed.slice(-3).join(' | ')}`
+      : 'without printing anything'
   const image = planned.plan.sidecar?.image ?? ''
-  return new ExternalError(
-    'the sync sidecar',
-    undefined,
-    `it exited with code ${code} right after it started, ${said}`,
+  return new AbortError(
+    `the sync sidecar exited with code ${code} ${said}`,
     planned.config.image
       ? `x-sync.image (${image}) must be dsync's sync image or an image built FROM it`
       : `remove the image (docker image rm ${image}) so that dsync builds it again`,
+    ExitCode.tempFail,
   )
 }
 
