@@ -28,10 +28,13 @@ export interface ComposeModel {
   volumes: string[]
 }
 
+/** Compose's own output, already checked by compose: as many aliases as it printed. */
+const COMPOSE_OUTPUT = { merge: true, maxAliasCount: -1 } as const
+
 type ServiceVolume = NonNullable<NonNullable<Compose['services']>[string]['volumes']>[number]
 
 export function parseComposeModel(text: string, projectDir: string): ComposeModel {
-  const doc = (parse(text, { merge: true }) ?? {}) as Compose
+  const doc = (parse(text, COMPOSE_OUTPUT) ?? {}) as Compose
   const services: Record<string, ServiceModel> = {}
   for (const [name, service] of Object.entries(doc.services ?? {})) {
     const deps = service.depends_on
@@ -83,7 +86,7 @@ function expandHome(p: string): string {
  * `condition: service_started`), so the override can extend them without losing a condition.
  */
 export function dependsOnMaps(text: string): Record<string, Record<string, unknown>> {
-  const doc = (parse(text, { merge: true }) ?? {}) as {
+  const doc = (parse(text, COMPOSE_OUTPUT) ?? {}) as {
     services?: Record<string, { depends_on?: unknown }>
   }
   const out: Record<string, Record<string, unknown>> = {}

@@ -6,9 +6,10 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { parse } from 'yaml'
+import { isMap, parseDocument } from 'yaml'
 import { AbortError, ExitCode } from '../lib/errors.js'
 import type { ComposeArgv } from './argv.js'
+import { composeParseOptions } from './compose-yaml.js'
 import { parseDotEnv } from './xsync.js'
 
 // Compose's own lists and order (compose-go cli/options.go): the override is looked up by
@@ -162,15 +163,11 @@ function findDefaultFiles(start: string): string[] {
 function nameFromFiles(files: readonly ComposeFile[]): string | undefined {
   let name: string | undefined
   for (const file of files) {
-    try {
-      const doc = parse(file.text, { merge: true }) as unknown
-      if (doc && typeof doc === 'object' && 'name' in doc) {
-        const value = doc.name
-        if (typeof value === 'string' && !value.includes('$')) name = value
-      }
-    } catch {
-      // Syntax errors are reported by the loader with file and line.
-    }
+    // Only `name:` is read: resolving the whole file would count every alias of the services.
+    const doc = parseDocument(file.text, composeParseOptions)
+    if (doc.errors.length > 0 || !isMap(doc.contents)) continue // the loader reports errors
+    const value: unknown = doc.contents.get('name')
+    if (typeof value === 'string' && !value.includes('$')) name = value
   }
   return name
 }

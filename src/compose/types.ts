@@ -22,6 +22,11 @@ export interface SyncSpec {
   name: string
   /** Absolute path of the host folder. */
   src: string
+  /**
+   * When `src` goes through a symlink: the absolute path before it is resolved (`src` is the
+   * real folder), which is what compose's bind mounts of it name.
+   */
+  srcLink?: string
   /** The `src` as written by the user, for messages. */
   srcAsWritten: string
   strategy: StrategyName
@@ -53,4 +58,6 @@ export interface Platform {
   engine: 'local' | 'remote'
   /** Docker Desktop (a VM with slow bind mounts), where `auto` means `native_osx`. */
   desktop: boolean
+  /** The engine's version (`docker info`), when it answered. */
+  engineVersion?: string | undefined
 }

@@ -4,14 +4,21 @@
  * remembering which file set each key, then validate it into a typed `SyncConfig` whose
  * errors are one line each: file, key path, what is wrong, what to do.
  */
-import { statSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 
 import { createRequire } from 'node:module'
 import type { Ajv as AjvClass, ErrorObject, ValidateFunction } from 'ajv'
 import { closest, distance } from 'fastest-levenshtein'
-import { parseAllDocuments, type YAMLError } from 'yaml'
+import { isMap as isYamlMap, parseAllDocuments, type YAMLError } from 'yaml'
+
+import {
+  composeParseOptions,
+  composeToJsOptions,
+  mergeTags,
+  type MergeTag,
+} from './compose-yaml.js'
 
 import { ConfigError, type ConfigIssue } from '../lib/errors.js'
 import { xsyncSchema } from './xsync-schema.js'
@@ -225,28 +232,38 @@ export function readXSync(
   let merged: unknown
   let found = false
   for (const file of files) {
-    for (const doc of parseAllDocuments(file.text, { merge: true, prettyErrors: true })) {
+    const docs = parseAllDocuments(file.text, { ...composeParseOptions, prettyErrors: true })
+    for (const doc of docs) {
       const error = doc.errors[0]
       if (error) {
         issues.push({ file: file.path, path: '', message: yamlErrorMessage(error) })
         break
       }
-      let top: unknown
+      // Only the x-sync block is resolved: the aliases of the services are compose's business.
+      const contents = doc.contents
+      if (!isYamlMap(contents) || !contents.has(ROOT)) continue
+      const node: unknown = contents.get(ROOT, true)
+      let value: unknown
       try {
-        top = doc.toJS({ maxAliasCount: 1000 })
+        value =
+          node && typeof node === 'object' && 'toJS' in node
+            ? (node as { toJS(d: typeof doc, o: object): unknown }).toJS(doc, composeToJsOptions)
+            : node
       } catch (cause) {
         // An alias bomb ("billion laughs") is refused while resolving, not while parsing.
         const message = cause instanceof Error ? cause.message : String(cause)
         issues.push({ file: file.path, path: '', message: `invalid YAML: ${message}` })
         break
       }
-      if (!isMap(top) || !Object.hasOwn(top, ROOT)) continue
-      const block = interpolateTree(top[ROOT], [], env, (keyPath, message) =>
+      const tags = new Map<string, MergeTag>(
+        mergeTags(node).map((t) => [formatKeyPath(t.segments), t.tag]),
+      )
+      const block = interpolateTree(value, [], env, (keyPath, message) =>
         issues.push({ file: file.path, path: keyPath, message }),
       )
       merged = found
-        ? mergeValue(merged, block, [], file.path, origins)
-        : recordOrigins(block, [], file.path, origins)
+        ? mergeValue(merged, block, [], file.path, origins, tags)
+        : recordOrigins(dropResets(block, [], tags), [], file.path, origins)
       found = true
       if (!withBlock.includes(file.path)) withBlock.push(file.path)
     }
@@ -312,33 +329,62 @@ function interpolateTree(
   return value
 }
 
+/**
+ * Compose's merge of a later file over an earlier one: maps key by key, scalars and lists
+ * replace; a key tagged `!override` replaces whole, a key tagged `!reset` is removed.
+ */
 function mergeValue(
   base: unknown,
   over: unknown,
   segments: readonly (string | number)[],
   file: string,
   origins: Map<string, string>,
+  tags: ReadonlyMap<string, MergeTag>,
 ): unknown {
-  if (isMap(base) && isMap(over)) {
+  if (isMap(base) && isMap(over) && tags.get(formatKeyPath(segments)) !== 'override') {
     origins.set(formatKeyPath(segments), file)
     const result: Record<string, unknown> = { ...base }
     for (const [key, item] of Object.entries(over)) {
       const child = [...segments, key]
+      if (tags.get(formatKeyPath(child)) === 'reset') {
+        delete result[key]
+        forgetOrigins(formatKeyPath(child), origins)
+        continue
+      }
       setOwn(
         result,
         key,
         Object.hasOwn(base, key)
-          ? mergeValue(base[key], item, child, file, origins)
-          : recordOrigins(item, child, file, origins),
+          ? mergeValue(base[key], item, child, file, origins, tags)
+          : recordOrigins(dropResets(item, child, tags), child, file, origins),
       )
     }
     return result
   }
-  const keyPath = formatKeyPath(segments)
+  forgetOrigins(formatKeyPath(segments), origins)
+  return recordOrigins(dropResets(over, segments, tags), segments, file, origins)
+}
+
+function forgetOrigins(keyPath: string, origins: Map<string, string>): void {
   for (const known of [...origins.keys()]) {
-    if (isDescendant(known, keyPath)) origins.delete(known)
+    if (known === keyPath || isDescendant(known, keyPath)) origins.delete(known)
   }
-  return recordOrigins(over, segments, file, origins)
+}
+
+/** A block with its `!reset` keys removed (there is nothing earlier for them to reset). */
+function dropResets(
+  value: unknown,
+  segments: readonly (string | number)[],
+  tags: ReadonlyMap<string, MergeTag>,
+): unknown {
+  if (!isMap(value)) return value
+  const result: Record<string, unknown> = {}
+  for (const [key, item] of Object.entries(value)) {
+    const child = [...segments, key]
+    if (tags.get(formatKeyPath(child)) === 'reset') continue
+    setOwn(result, key, dropResets(item, child, tags))
+  }
+  return result
 }
 
 function recordOrigins(
@@ -816,7 +862,48 @@ function checkSrc(
       `${JSON.stringify(src)} is a file, not a folder (resolved to ${resolved})`,
       'point src at the folder that contains it',
     )
+    return
   }
+  // A symlink to a folder is followed (the sync works on the real folder); what it points at is
+  // what is checked.
+  const real = realSrc(resolved)
+  if (real === '/') {
+    add(
+      segments,
+      `${JSON.stringify(src)} is the root folder "/": dsync would copy the whole machine into a volume`,
+      'point src at the folder of your code',
+    )
+  } else if (real === realSrc(homedir())) {
+    add(
+      segments,
+      `${JSON.stringify(src)} is your home folder (${real}): dsync would copy all of it into a volume`,
+      'point src at the folder of your code',
+    )
+  }
+}
+
+/** The path with symlinks resolved; the path itself if that fails. */
+function realSrc(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return p
+  }
+}
+
+/**
+ * One warning line per sync whose folder is outside the project folder: legal, but often a
+ * `../` too many, and everything in it ends up in the volume.
+ */
+export function srcWarnings(config: SyncConfig, projectDir: string): string[] {
+  const project = realSrc(projectDir)
+  return config.syncs.flatMap((sync) => {
+    const rel = path.relative(project, sync.src)
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) return []
+    return [
+      `${sync.file}: x-sync.syncs.${sync.name}.src: ${JSON.stringify(sync.srcAsWritten)} is outside the project folder (${sync.src}); check the path if that is not what you meant`,
+    ]
+  })
 }
 
 function checkOwner(owner: unknown, segments: (string | number)[], add: AddIssue): void {
@@ -852,9 +939,12 @@ function buildConfig(doc: XSyncDocument, raw: RawXSync, projectDir: string): Syn
   const defaults = doc.defaults ?? {}
   const syncs = Object.entries(doc.syncs).map(([name, sync]): SyncSpec => {
     const owner = sync.owner ?? defaults.owner
+    const written = resolveSrc(sync.src, projectDir)
+    const src = realSrc(written)
     return {
       name,
-      src: resolveSrc(sync.src, projectDir),
+      src,
+      ...(src !== written ? { srcLink: written } : {}),
       srcAsWritten: sync.src,
       strategy: sync.strategy ?? defaults.strategy ?? 'auto',
       mounts: { ...sync.mounts },

@@ -417,3 +417,29 @@ describe('resolveProject: profiles', () => {
     ])
   })
 })
+
+describe('resolveProject: real-world files', () => {
+  test("Given name: in a file with many aliases and compose's !reset tags, When resolved, Then the name is read and nothing is printed", () => {
+    const direct = Array.from({ length: 60 }, (_, i) => `  w${i}: {image: w, logging: *logging}`)
+    const merged = Array.from({ length: 20 }, (_, i) => `  s${i}: {<<: *common, ports: !reset []}`)
+    tree({
+      'proj/compose.yaml': [
+        'name: selfhosted',
+        'x-logging: &logging {driver: json-file}',
+        'x-common: &common {restart: always, logging: *logging}',
+        'services:',
+        ...direct,
+        ...merged,
+      ].join('\n'),
+    })
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+
+    const project = resolve('proj')
+    process.off('warning', onWarning)
+
+    expect(project.name).toBe('selfhosted')
+    expect(warnings).toEqual([])
+  })
+})

@@ -9,6 +9,7 @@ import {
   interpolate,
   parseDotEnv,
   readXSync,
+  srcWarnings,
   validateXSync,
   type Env,
 } from '../../src/compose/xsync.js'
@@ -730,5 +731,143 @@ describe('xsyncSchema', () => {
     walk(xsyncSchema, '#')
 
     expect(open).toEqual([])
+  })
+})
+
+describe('real-world compose files', () => {
+  test('Given a file whose services use nested anchors many times, When read, Then x-sync is read without an alias error', () => {
+    // A self-hosted project's shape: 60 services use the logging anchor, 20 more merge a common
+    // anchor that uses it too (yaml's own count refuses this as an alias bomb; compose does not).
+    const direct = Array.from({ length: 60 }, (_, i) => `  w${i}: {image: w, logging: *logging}`)
+    const merged = Array.from(
+      { length: 20 },
+      (_, i) => `  s${i}:\n    <<: *common\n    image: img${i}`,
+    )
+    const text = [
+      'x-logging: &logging',
+      '  driver: json-file',
+      'x-common: &common',
+      '  restart: always',
+      '  logging: *logging',
+      'services:',
+      ...direct,
+      ...merged,
+      'x-sync:',
+      '  syncs: {app: {src: ./app}}',
+    ].join('\n')
+
+    const raw = readXSync([{ path: 'compose.yaml', text }], {})
+
+    expect(raw?.value).toEqual({ syncs: { app: { src: './app' } } })
+  })
+
+  test('Given an alias bomb inside x-sync, When read, Then it is refused as invalid YAML', () => {
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for (let i = 1; i < 9; i++) {
+      const prev = String.fromCharCode(96 + i)
+      const name = String.fromCharCode(97 + i)
+      levels.push(`${name}: &${name} [${Array(10).fill(`*${prev}`).join(',')}]`)
+    }
+    const text = ['x-sync:', '  defaults:', ...levels.map((l) => `    ${l}`), '  syncs: {}'].join(
+      '\n',
+    )
+
+    expect(issueLines(text)).toEqual([
+      expect.stringMatching(/^compose\.yaml: invalid YAML: Excessive alias count/),
+    ])
+  })
+
+  test("Given compose's !reset and !override tags, When read, Then nothing is printed and x-sync merges as compose does", () => {
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.message)
+    process.on('warning', onWarning)
+    const base = {
+      path: 'compose.yaml',
+      text: [
+        'services:',
+        '  app: {image: x, ports: ["80:80"]}',
+        'x-sync:',
+        '  defaults: {excludes: [.git], strategy: rsync}',
+        '  syncs:',
+        '    app: {src: ./app, mounts: {app: /a, web: /w}, excludes: [x]}',
+      ].join('\n'),
+    }
+    const override = {
+      path: 'compose.override.yaml',
+      text: [
+        'services:',
+        '  app: {ports: !reset [], environment: !override {A: "1"}, user: !reset null}',
+        'x-sync:',
+        '  defaults: {excludes: !reset []}',
+        '  syncs:',
+        '    app: {mounts: !override {app: /b}, args: !reset null}',
+      ].join('\n'),
+    }
+
+    const raw = readXSync([base, override], {})
+    process.off('warning', onWarning)
+
+    expect(warnings).toEqual([])
+    expect(raw?.value).toEqual({
+      defaults: { strategy: 'rsync' },
+      syncs: { app: { src: './app', mounts: { app: '/b' }, excludes: ['x'] } },
+    })
+    expect(raw?.origin('x-sync.syncs.app.mounts.app')).toBe('compose.override.yaml')
+  })
+})
+
+describe('src checks', () => {
+  let link = ''
+  beforeAll(() => {
+    link = path.join(projectDir, 'app-link')
+    fs.symlinkSync(path.join(projectDir, 'app'), link)
+  })
+  afterAll(() => {
+    fs.rmSync(link, { force: true })
+  })
+
+  function validate(src: string) {
+    const raw = readXSync(
+      [{ path: 'compose.yaml', text: `x-sync: {syncs: {app: {src: "${src}"}}}` }],
+      {},
+    )
+    if (!raw) throw new Error('no block')
+    return validateXSync(raw, projectDir)
+  }
+
+  test('Given a src that is a symlink to a folder, When validated, Then src is the real folder and the link is kept for matching binds', () => {
+    const config = validate('./app-link')
+
+    expect(config.syncs[0]?.src).toBe(fs.realpathSync(path.join(projectDir, 'app')))
+    expect(config.syncs[0]?.srcLink).toBe(link)
+  })
+
+  test('Given src "/", When validated, Then one line refuses it, exit 65', () => {
+    const error = thrown(() => validate('/'))
+
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).exitCode).toBe(65)
+    expect((error as ConfigError).line()).toBe(
+      'compose.yaml: x-sync.syncs.app.src: "/" is the root folder "/": dsync would copy the whole machine into a volume; point src at the folder of your code',
+    )
+  })
+
+  test('Given src "~" (the home folder), When validated, Then one line refuses it, exit 65', () => {
+    const error = thrown(() => validate('~'))
+
+    expect((error as ConfigError).exitCode).toBe(65)
+    expect((error as ConfigError).line()).toMatch(
+      /^compose\.yaml: x-sync\.syncs\.app\.src: "~" is your home folder \(.*\): dsync would copy all of it into a volume; point src at the folder of your code$/,
+    )
+  })
+
+  test('Given a src outside the project folder, When warned about, Then one line names it; inside, no line', () => {
+    const outside = validate('..')
+    const inside = validate('./app')
+
+    expect(srcWarnings(outside, projectDir)).toEqual([
+      `compose.yaml: x-sync.syncs.app.src: ".." is outside the project folder (${fs.realpathSync(path.dirname(projectDir))}); check the path if that is not what you meant`,
+    ])
+    expect(srcWarnings(inside, projectDir)).toEqual([])
   })
 })
