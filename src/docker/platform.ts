@@ -1,14 +1,21 @@
 /**
- * Which engine the docker CLI talks to, decided without a subprocess: DOCKER_HOST, else the
- * current context's endpoint (DOCKER_CONTEXT or `currentContext` in the CLI's config.json).
- * A unix socket or a loopback TCP address is a local engine; Docker Desktop is recognised by
- * the OS or by its socket under ~/.docker/desktop.
+ * Which engine the docker CLI talks to, and whether it is on this machine. The endpoint is read
+ * without a subprocess: DOCKER_HOST, else the current context's endpoint (DOCKER_CONTEXT or
+ * `currentContext` in the CLI's config.json). Whether the engine is local is decided by
+ * evidence, not by the address form (`tcp://127.0.0.1:PORT` is often an ssh tunnel to another
+ * host): the engine's own name (`docker info`) must be this host's name, or the engine is
+ * Docker Desktop's VM (which shares the host's files). The answer is cached per endpoint.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { homedir } from 'node:os'
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { homedir, hostname } from 'node:os'
 import path from 'node:path'
 import type { HostOs, Platform } from '../compose/types.js'
+import { run } from '../lib/exec.js'
+import { logger } from '../lib/log.js'
+import { stateRoot } from '../lib/paths.js'
+
+const log = logger('dsync:platform')
 
 export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.DOCKER_CONFIG || path.join(homedir(), '.docker')
@@ -41,19 +48,145 @@ export function dockerEndpoint(env: NodeJS.ProcessEnv = process.env): string {
   }
 }
 
-export function detectPlatform(
+/** What the engine says of itself (`docker info`). */
+export interface EngineFacts {
+  /** The engine host's name. */
+  name: string
+  id: string
+  /** e.g. `26.1.5` or `26.1.5+dfsg1`. */
+  serverVersion: string
+  /** e.g. `Debian GNU/Linux 12 (bookworm)` or `Docker Desktop`. */
+  operatingSystem: string
+}
+
+export async function detectPlatform(
   env: NodeJS.ProcessEnv = process.env,
   os: string = process.platform,
-): Platform {
-  const hostOs: HostOs = os === 'darwin' ? 'darwin' : os === 'win32' ? 'win32' : 'linux'
+): Promise<Platform> {
   const endpoint = dockerEndpoint(env)
+  return classifyPlatform({
+    os,
+    endpoint,
+    engine: await engineFacts(endpoint, env),
+    host: hostname(),
+  })
+}
+
+/**
+ * The platform from the evidence. Without facts (the engine did not answer; compose will say
+ * why) the address form decides, as the best guess left.
+ */
+export function classifyPlatform(input: {
+  os: string
+  endpoint: string
+  engine: EngineFacts | undefined
+  host: string
+}): Platform {
+  const { os, endpoint, engine, host } = input
+  const hostOs: HostOs = os === 'darwin' ? 'darwin' : os === 'win32' ? 'win32' : 'linux'
+  const desktop =
+    hostOs !== 'linux' ||
+    /\.docker\/desktop\//.test(endpoint) ||
+    /docker desktop/i.test(engine?.operatingSystem ?? '')
+  let local: boolean
+  if (!engine) local = isLocalEndpoint(endpoint)
+  else if (sameHost(engine.name, host)) local = true
+  // Docker Desktop and the VMs of macOS and Windows (colima, OrbStack) share the user's files.
+  else local = desktop && isLocalEndpoint(endpoint)
   return {
     os: hostOs,
-    engine: isLocalEndpoint(endpoint) ? 'local' : 'remote',
-    desktop: hostOs !== 'linux' || /\.docker\/desktop\//.test(endpoint),
+    engine: local ? 'local' : 'remote',
+    desktop,
+    engineVersion: engine?.serverVersion,
   }
 }
 
+function sameHost(a: string, b: string): boolean {
+  const short = (name: string) => name.toLowerCase().split('.')[0] ?? ''
+  return a !== '' && short(a) === short(b)
+}
+
+/** Engine 25 (API 1.44) and later run a healthcheck's `start_interval`. */
+export function supportsStartInterval(engineVersion: string | undefined): boolean {
+  const major = Number(/^(\d+)\./.exec(engineVersion ?? '')?.[1] ?? NaN)
+  return major >= 25
+}
+
+interface CachedFacts {
+  endpoint: string
+  /** What must not have changed: the socket's inode and change time, or a time slot. */
+  stamp: string
+  facts: EngineFacts
+}
+
+/** A TCP or ssh endpoint may be re-pointed (a tunnel) at any time: its facts are kept briefly. */
+const REMOTE_FACTS_TTL_MS = 60_000
+
+async function engineFacts(
+  endpoint: string,
+  env: NodeJS.ProcessEnv,
+): Promise<EngineFacts | undefined> {
+  const stamp = endpointStamp(endpoint)
+  const cacheFile = path.join(
+    stateRoot(env),
+    `engine-${createHash('sha256').update(endpoint).digest('hex').slice(0, 16)}.json`,
+  )
+  try {
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CachedFacts
+    if (cached.endpoint === endpoint && cached.stamp === stamp) return cached.facts
+  } catch {
+    // No cache yet.
+  }
+  const format = '{{json .Name}}\t{{json .ID}}\t{{json .ServerVersion}}\t{{json .OperatingSystem}}'
+  const info = await run('docker', ['info', '--format', format], {
+    env,
+    reject: false,
+    timeoutMs: 20_000,
+  }).catch(() => undefined)
+  if (!info || info.exitCode !== 0) {
+    log.debug('docker info failed: %s', info?.stderr ?? 'no docker CLI')
+    return undefined
+  }
+  let facts: EngineFacts
+  try {
+    const [name, id, serverVersion, operatingSystem] = info.stdout
+      .trim()
+      .split('\t')
+      .map((field) => JSON.parse(field) as unknown)
+      .map((value) => (typeof value === 'string' ? value : ''))
+    facts = {
+      name: name ?? '',
+      id: id ?? '',
+      serverVersion: serverVersion ?? '',
+      operatingSystem: operatingSystem ?? '',
+    }
+  } catch {
+    return undefined
+  }
+  try {
+    mkdirSync(path.dirname(cacheFile), { recursive: true })
+    writeFileSync(cacheFile, JSON.stringify({ endpoint, stamp, facts } satisfies CachedFacts))
+  } catch (error) {
+    log.debug('cannot cache the engine facts: %s', String(error))
+  }
+  return facts
+}
+
+/** Changes when the engine behind the endpoint may have changed. */
+function endpointStamp(endpoint: string): string {
+  if (endpoint.startsWith('unix://')) {
+    try {
+      // A restarted engine re-creates its socket.
+      const s = statSync(endpoint.slice('unix://'.length))
+      return `${s.ino}:${s.ctimeMs}`
+    } catch {
+      return 'absent'
+    }
+  }
+  return String(Math.floor(Date.now() / REMOTE_FACTS_TTL_MS))
+}
+
+/** The address form alone: a unix socket, a named pipe or a loopback TCP address. */
 export function isLocalEndpoint(endpoint: string): boolean {
   if (endpoint.startsWith('unix://') || endpoint.startsWith('npipe://')) return true
   // An IPv6 host is bracketed: tcp://[::1]:2375.

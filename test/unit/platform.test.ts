@@ -5,11 +5,14 @@ import path from 'node:path'
 
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 
+import { resolveStrategy } from '../../src/compose/plan.js'
 import {
-  detectPlatform,
+  classifyPlatform,
   dockerConfigDir,
   dockerEndpoint,
   isLocalEndpoint,
+  supportsStartInterval,
+  type EngineFacts,
 } from '../../src/docker/platform.js'
 
 const DEFAULT_SOCKET = 'unix:///var/run/docker.sock'
@@ -123,53 +126,109 @@ describe('dockerEndpoint', () => {
   })
 })
 
-describe('detectPlatform', () => {
-  test('Given Linux and the default socket, When detected, Then local and not Desktop', () => {
-    expect(detectPlatform({ DOCKER_CONFIG: config }, 'linux')).toEqual({
-      os: 'linux',
-      engine: 'local',
-      desktop: false,
-    })
+describe('classifyPlatform: local or remote by evidence', () => {
+  const facts = (
+    name: string,
+    operatingSystem = 'Debian GNU/Linux 12 (bookworm)',
+  ): EngineFacts => ({
+    name,
+    id: 'ID',
+    serverVersion: '26.1.5',
+    operatingSystem,
   })
 
-  test('Given Linux and the Docker Desktop socket, When detected, Then Desktop', () => {
+  test('Given the default socket and an engine named as this host, When classified, Then local, not Desktop, with its version', () => {
     expect(
-      detectPlatform(
-        { DOCKER_CONFIG: config, DOCKER_HOST: 'unix:///home/me/.docker/desktop/docker.sock' },
-        'linux',
-      ),
-    ).toEqual({ os: 'linux', engine: 'local', desktop: true })
+      classifyPlatform({
+        os: 'linux',
+        endpoint: DEFAULT_SOCKET,
+        engine: facts('vm'),
+        host: 'vm',
+      }),
+    ).toEqual({ os: 'linux', engine: 'local', desktop: false, engineVersion: '26.1.5' })
   })
 
-  test('Given a desktop-linux context, When detected, Then Desktop through the context', () => {
-    writeContext('desktop-linux', 'unix:///home/me/.docker/desktop/docker.sock')
-    writeCurrentContext('desktop-linux')
+  test('Given a loopback TCP endpoint (an ssh tunnel) to an engine on another host, When classified, Then remote', () => {
+    const platform = classifyPlatform({
+      os: 'linux',
+      endpoint: 'tcp://127.0.0.1:23750',
+      engine: facts('build-box'),
+      host: 'laptop',
+    })
 
-    expect(detectPlatform({ DOCKER_CONFIG: config }, 'linux').desktop).toBe(true)
+    expect(platform.engine).toBe('remote')
+    expect(resolveStrategy('auto', platform)).toBe('rsync')
+  })
+
+  test('Given a unix socket forwarded from another host, When classified, Then remote', () => {
+    expect(
+      classifyPlatform({
+        os: 'linux',
+        endpoint: 'unix:///tmp/remote.sock',
+        engine: facts('far'),
+        host: 'laptop',
+      }).engine,
+    ).toBe('remote')
+  })
+
+  test("Given a TCP endpoint that reaches this host's own engine, When classified, Then local", () => {
+    expect(
+      classifyPlatform({
+        os: 'linux',
+        endpoint: 'tcp://10.0.0.5:2376',
+        engine: facts('Laptop.example.com'),
+        host: 'laptop',
+      }).engine,
+    ).toBe('local')
+  })
+
+  test('Given Docker Desktop (its VM has another name), When classified, Then local and Desktop', () => {
+    expect(
+      classifyPlatform({
+        os: 'linux',
+        endpoint: 'unix:///home/me/.docker/desktop/docker.sock',
+        engine: facts('docker-desktop', 'Docker Desktop'),
+        host: 'laptop',
+      }),
+    ).toMatchObject({ engine: 'local', desktop: true })
+  })
+
+  test('Given macOS and a VM socket (colima), When classified, Then local and Desktop-like', () => {
+    expect(
+      classifyPlatform({
+        os: 'darwin',
+        endpoint: 'unix:///Users/me/.colima/default/docker.sock',
+        engine: facts('colima'),
+        host: 'macbook',
+      }),
+    ).toMatchObject({ os: 'darwin', engine: 'local', desktop: true })
+  })
+
+  test('Given an engine that did not answer, When classified, Then the address form decides', () => {
+    const base = { os: 'linux', engine: undefined, host: 'vm' }
+    expect(classifyPlatform({ ...base, endpoint: DEFAULT_SOCKET }).engine).toBe('local')
+    expect(classifyPlatform({ ...base, endpoint: 'ssh://me@far' }).engine).toBe('remote')
   })
 
   test.each([
-    ['darwin', 'darwin'],
-    ['win32', 'win32'],
     ['freebsd', 'linux'],
-  ])('Given the OS %s and a local socket, When detected, Then os %s', (platform, hostOs) => {
-    const detected = detectPlatform({ DOCKER_CONFIG: config }, platform)
-
-    expect(detected.os).toBe(hostOs)
-    expect(detected.engine).toBe('local')
-    expect(detected.desktop).toBe(hostOs !== 'linux')
+    ['win32', 'win32'],
+  ])('Given the OS %s, When classified, Then os %s', (os, hostOs) => {
+    expect(
+      classifyPlatform({ os, endpoint: DEFAULT_SOCKET, engine: undefined, host: 'h' }).os,
+    ).toBe(hostOs)
   })
+})
 
-  test('Given DOCKER_HOST over ssh, When detected, Then a remote engine', () => {
-    expect(detectPlatform({ DOCKER_CONFIG: config, DOCKER_HOST: 'ssh://me@far' }, 'linux')).toEqual(
-      { os: 'linux', engine: 'remote', desktop: false },
-    )
-  })
-
-  test('Given a current context on a remote TCP engine, When detected, Then remote', () => {
-    writeContext('ci', 'tcp://ci.example.com:2376')
-    writeCurrentContext('ci')
-
-    expect(detectPlatform({ DOCKER_CONFIG: config }, 'darwin').engine).toBe('remote')
+describe('supportsStartInterval', () => {
+  test.each([
+    ['26.1.5+dfsg1', true],
+    ['25.0.0', true],
+    ['24.0.7', false],
+    ['20.10.24+dfsg1', false],
+    [undefined, false],
+    ['', false],
+  ])('Given engine %s, When asked, Then %s', (version, supported) => {
+    expect(supportsStartInterval(version)).toBe(supported)
   })
 })
