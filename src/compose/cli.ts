@@ -5,13 +5,14 @@
  * subprocess on every call.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { AbortError, ExitCode } from '../lib/errors.js'
 import { run, runAttached } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
 import { stateRoot } from '../lib/paths.js'
+import { dockerConfigDir, dockerEndpoint } from '../docker/platform.js'
 
 const log = logger('dsync:compose')
 
@@ -136,13 +137,48 @@ export function composeArgs(
   ]
 }
 
+/**
+ * The environment compose runs with: the caller's, except that compose v1 ignores
+ * DOCKER_CONTEXT (it reads only the config's currentContext), so the project would land on
+ * another engine than the one the docker CLI (and dsync's transport) talks to. v1 gets the
+ * context's endpoint as DOCKER_HOST (and its TLS folder) instead.
+ */
+export function composeEnv(
+  cli: ComposeCli,
+  env: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  if (cli.major !== 1) return env
+  const endpoint = dockerEndpoint(env)
+  warnSshV1(endpoint)
+  if (env.DOCKER_HOST || !env.DOCKER_CONTEXT) return env
+  const out: NodeJS.ProcessEnv = { ...env, DOCKER_HOST: endpoint }
+  // `docker context create --docker ca=...,cert=...,key=...` keeps them here.
+  const id = createHash('sha256').update(env.DOCKER_CONTEXT).digest('hex')
+  const tls = path.join(dockerConfigDir(env), 'contexts', 'tls', id, 'docker')
+  if (existsSync(path.join(tls, 'cert.pem')) || existsSync(path.join(tls, 'ca.pem'))) {
+    out.DOCKER_CERT_PATH = tls
+    out.DOCKER_TLS_VERIFY = '1'
+  }
+  log.debug('compose v1 ignores DOCKER_CONTEXT: DOCKER_HOST=%s', endpoint)
+  return out
+}
+
+let warnedSsh = false
+function warnSshV1(endpoint: string): void {
+  if (warnedSsh || !endpoint.startsWith('ssh://')) return
+  warnedSsh = true
+  process.stderr.write(
+    'dsync: note: compose v1 reaches ssh:// engines only with python3-paramiko installed, and each call takes 30 s or more; docker compose (v2) is much faster\n',
+  )
+}
+
 /** Runs compose attached to the terminal and returns its exit code. */
 export function runComposeAttached(
   cli: ComposeCli,
   args: string[],
   options: { cwd: string; env?: NodeJS.ProcessEnv },
 ): Promise<number> {
-  return runAttached(cli.file, args, options)
+  return runAttached(cli.file, args, { ...options, env: composeEnv(cli, options.env) })
 }
 
 /** Runs compose capturing output; throws ExternalError on failure. */
@@ -151,5 +187,5 @@ export function runComposeCaptured(
   args: string[],
   options: { cwd: string; env?: NodeJS.ProcessEnv; reject?: boolean },
 ) {
-  return run(cli.file, args, options)
+  return run(cli.file, args, { ...options, env: composeEnv(cli, options.env) })
 }
