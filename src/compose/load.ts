@@ -8,14 +8,22 @@ import path from 'node:path'
 import { ExternalError, ExitCode } from '../lib/errors.js'
 import { logger } from '../lib/log.js'
 import { projectStateDir } from '../lib/paths.js'
-import { detectPlatform } from '../docker/platform.js'
+import { parseDocument } from 'yaml'
+import { detectPlatform, supportsStartInterval } from '../docker/platform.js'
+import { composeParseOptions, composeToJsOptions } from './compose-yaml.js'
 import type { ComposeArgv } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeCaptured, type ComposeCli } from './cli.js'
-import { dependsOnMaps, parseComposeModel, type ComposeModel } from './model.js'
+import {
+  dependsOnMaps,
+  parseComposeModel,
+  parseShortMount,
+  type ComposeModel,
+  type MountModel,
+} from './model.js'
 import { isEmptyPlan, plan, renderOverride, type SyncPlan, type UidGid } from './plan.js'
 import { resolveProject, type Project } from './project.js'
 import type { Platform, SyncConfig } from './types.js'
-import { readXSync, validateXSync, type RawXSync } from './xsync.js'
+import { interpolate, readXSync, srcWarnings, validateXSync, type RawXSync } from './xsync.js'
 
 const log = logger('dsync:compose')
 
@@ -47,6 +55,10 @@ export async function loadProject(argv: ComposeArgv, options: LoadOptions): Prom
   const stateDir = projectStateDir(project.name, options.env)
   const raw = project.fromStdin ? undefined : readXSync(project.files, project.env)
   const config = raw ? validateCached(raw, project, stateDir) : undefined
+  if (config) {
+    for (const warning of srcWarnings(config, project.directory))
+      process.stderr.write(`dsync: warning: ${warning}\n`)
+  }
   const cli = await detectComposeCli(options.env)
   return { argv, project, cli, config, stateDir }
 }
@@ -109,8 +121,10 @@ export async function planProject(
   loaded: LoadedProject & { config: SyncConfig },
   options: LoadOptions & { sidecarImage: string },
 ): Promise<PlannedProject> {
-  const model = await loadModel(loaded, options)
-  const platform = detectPlatform(options.env)
+  const [model, platform] = await Promise.all([
+    loadModel(loaded, options),
+    detectPlatform(options.env),
+  ])
   const syncPlan = plan({
     project: loaded.project.name,
     config: loaded.config,
@@ -119,12 +133,17 @@ export async function planProject(
     sidecarImage: options.sidecarImage,
     hostOwners: hostOwners(loaded.config),
     dependsOn: model.dependsOn,
+    inactiveServices: inactiveServices(loaded, model.model),
   })
   for (const warning of syncPlan.warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
   let overridePath: string | undefined
   if (!isEmptyPlan(syncPlan)) {
     overridePath = path.join(loaded.stateDir, 'compose.override.yml')
-    const text = renderOverride(syncPlan, { dependsOn: model.dependsOn }).toString()
+    const text = renderOverride(syncPlan, {
+      dependsOn: model.dependsOn,
+      // Compose v1 does not know the key; v2 passes it to the engine, which needs API 1.44.
+      healthStartInterval: loaded.cli.major === 2 && supportsStartInterval(platform.engineVersion),
+    }).toString()
     writeIfChanged(overridePath, text)
   }
   return {
@@ -134,6 +153,62 @@ export async function planProject(
     platform,
     plan: syncPlan,
     overridePath,
+  }
+}
+
+/**
+ * The bind mounts of the services the user's files declare but compose left out of the model
+ * (v2 drops services of inactive profiles): a sync that only they mount is idle, not an error.
+ */
+function inactiveServices(
+  loaded: LoadedProject,
+  model: ComposeModel,
+): Record<string, MountModel[]> {
+  const out: Record<string, MountModel[]> = {}
+  for (const file of loaded.project.files) {
+    let services: unknown
+    try {
+      services = parseDocument(file.text, composeParseOptions).toJS(composeToJsOptions)
+    } catch {
+      continue // compose reports broken files
+    }
+    services = (services as { services?: unknown } | null)?.services
+    if (!services || typeof services !== 'object') continue
+    for (const [name, service] of Object.entries(services as Record<string, unknown>)) {
+      if (model.services[name]) continue
+      const volumes = (service as { volumes?: unknown } | null)?.volumes
+      const mounts = (out[name] ??= [])
+      if (!Array.isArray(volumes)) continue
+      for (const volume of volumes as unknown[]) {
+        const mount = rawMount(volume, loaded.project)
+        if (mount) mounts.push(mount)
+      }
+    }
+  }
+  return out
+}
+
+function rawMount(volume: unknown, project: LoadedProject['project']): MountModel | undefined {
+  const expand = (text: string): string | undefined => {
+    try {
+      return interpolate(text, project.env)
+    } catch {
+      return undefined
+    }
+  }
+  if (typeof volume === 'string') {
+    const spec = expand(volume)
+    return spec === undefined ? undefined : parseShortMount(spec, project.directory)
+  }
+  const long = volume as { type?: unknown; source?: unknown; target?: unknown } | null
+  if (long?.type !== 'bind' || typeof long.source !== 'string') return undefined
+  const source = expand(long.source)
+  if (source === undefined) return undefined
+  return {
+    type: 'bind',
+    source: path.resolve(project.directory, source),
+    target: typeof long.target === 'string' ? long.target : '',
+    readOnly: false,
   }
 }
 

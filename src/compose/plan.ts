@@ -58,6 +58,8 @@ export interface SidecarPlan {
 export interface SyncPlan {
   project: string
   syncs: PlannedSync[]
+  /** Syncs that only services of inactive profiles mount: nothing to do for them now. */
+  idle: string[]
   sidecar: SidecarPlan | undefined
   warnings: string[]
 }
@@ -73,6 +75,20 @@ export interface PlanInput {
   hostOwners: Record<string, UidGid>
   /** The user's depends_on of each service, as compose resolved it (kept when extended). */
   dependsOn?: Record<string, Record<string, unknown>>
+  /**
+   * Services of the user's files that compose left out of the model (compose v2 drops those of
+   * inactive profiles), with their bind mounts as written.
+   */
+  inactiveServices?: Record<string, MountModel[]>
+}
+
+export interface RenderOptions {
+  dependsOn?: Record<string, Record<string, unknown>>
+  /**
+   * The engine (API 1.44+) and compose (v2) run a healthcheck's `start_interval`: the sidecar
+   * is probed often only while it starts.
+   */
+  healthStartInterval?: boolean
 }
 
 export function resolveStrategy(strategy: StrategyName, platform: Platform): ResolvedStrategy {
@@ -107,6 +123,8 @@ export function plan(input: PlanInput): SyncPlan {
   }
 
   const syncs: PlannedSync[] = []
+  const idle: string[] = []
+  const inactive = input.inactiveServices ?? {}
   for (const spec of config.syncs) {
     const where = `x-sync.syncs.${spec.name}`
     const strategy = resolveStrategy(spec.strategy, platform)
@@ -139,7 +157,7 @@ export function plan(input: PlanInput): SyncPlan {
     const mounts: PlannedMount[] = []
     for (const service of Object.values(model.services)) {
       for (const mount of service.mounts) {
-        if (isBindOf(mount, spec.src)) {
+        if (isBindOf(mount, spec)) {
           mounts.push({
             service: service.name,
             target: mount.target,
@@ -149,7 +167,14 @@ export function plan(input: PlanInput): SyncPlan {
         }
       }
     }
+    let mountedByInactive = Object.values(inactive).some((list) =>
+      list.some((mount) => isBindOf(mount, spec)),
+    )
     for (const [service, target] of Object.entries(spec.mounts)) {
+      if (!model.services[service] && Object.hasOwn(inactive, service)) {
+        mountedByInactive = true
+        continue
+      }
       if (!model.services[service]) {
         const near = nearest(service, serviceNames)
         issues.push({
@@ -163,6 +188,10 @@ export function plan(input: PlanInput): SyncPlan {
       if (!mounts.some((m) => m.service === service && m.target === target)) {
         mounts.push({ service, target, readOnly: false, origin: 'add' })
       }
+    }
+    if (mounts.length === 0 && mountedByInactive) {
+      idle.push(spec.name)
+      continue
     }
     if (mounts.length === 0) {
       issues.push({
@@ -192,6 +221,7 @@ export function plan(input: PlanInput): SyncPlan {
   return {
     project,
     syncs,
+    idle,
     sidecar: needsSidecar ? { service: SIDECAR_SERVICE, image: input.sidecarImage } : undefined,
     warnings,
   }
@@ -208,11 +238,13 @@ function usesSidecar(strategy: ResolvedStrategy): boolean {
   }
 }
 
-function isBindOf(mount: MountModel, src: string): boolean {
+/** A bind mount of the sync's folder, named by its real path or the symlink the user wrote. */
+function isBindOf(mount: MountModel, spec: Pick<SyncSpec, 'src' | 'srcLink'>): boolean {
+  if (mount.type !== 'bind' || mount.source === undefined) return false
+  const source = trimSlash(mount.source)
   return (
-    mount.type === 'bind' &&
-    mount.source !== undefined &&
-    trimSlash(mount.source) === trimSlash(src)
+    source === trimSlash(spec.src) ||
+    (spec.srcLink !== undefined && source === trimSlash(spec.srcLink))
   )
 }
 
@@ -274,10 +306,7 @@ function resolveOwner(
 }
 
 /** The override document layered over the user's files with an extra -f. */
-export function renderOverride(
-  syncPlan: SyncPlan,
-  input: Pick<PlanInput, 'dependsOn'> = {},
-): Document {
+export function renderOverride(syncPlan: SyncPlan, input: RenderOptions = {}): Document {
   const services: Record<string, Record<string, unknown>> = {}
   const volumes: Record<string, unknown> = {}
   const sidecar = syncPlan.sidecar
@@ -336,12 +365,25 @@ export function renderOverride(
         }
         return own
       }),
-      healthcheck: {
-        test: ['CMD', '/usr/local/bin/dsync-health'],
-        interval: '1s',
-        timeout: '5s',
-        retries: 3,
-      },
+      // An engine restart brings the sidecar back; the watcher daemon finds it again by its labels.
+      restart: 'unless-stopped',
+      healthcheck: input.healthStartInterval
+        ? {
+            test: ['CMD', '/usr/local/bin/dsync-health'],
+            // Probed every 200 ms while it starts (healthy as soon as the initial sync is
+            // done), then every 30 s instead of every second for ever.
+            interval: '30s',
+            timeout: '5s',
+            retries: 3,
+            start_period: '5m',
+            start_interval: '200ms',
+          }
+        : {
+            test: ['CMD', '/usr/local/bin/dsync-health'],
+            interval: '1s',
+            timeout: '5s',
+            retries: 3,
+          },
       stop_grace_period: '2s',
     }
   }

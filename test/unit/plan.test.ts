@@ -108,6 +108,7 @@ function sidecarYaml(volumes: string): string {
       dev.dsync.project: demo
     volumes:
 ${volumes}
+    restart: unless-stopped
     healthcheck:
       test: [CMD, /usr/local/bin/dsync-health]
       interval: 1s
@@ -190,6 +191,7 @@ services:
       - type: volume
         source: app
         target: /sync/app
+    restart: unless-stopped
     healthcheck:
       test:
         - CMD
@@ -789,5 +791,90 @@ volumes: ${volumeYaml('app')}
     expect(() => fromCompose(remote, REMOTE)).toThrow(
       "compose.yaml: x-sync.syncs.app.strategy: native cannot work with a remote Docker engine (its bind mounts do not see this machine's files); use strategy: rsync or unison",
     )
+  })
+})
+
+describe('renderOverride: the sidecar on the engine it runs on', () => {
+  const compose = 'services:\n  web:\n    image: nginx\n    volumes: ["./:/app"]\n'
+  function sidecarOf(options: { healthStartInterval?: boolean }): Record<string, unknown> {
+    const { plan: syncPlan } = planYaml(compose, [spec('app')])
+    const doc = parse(renderOverride(syncPlan, options).toString()) as {
+      services: Record<string, Record<string, unknown>>
+    }
+    return doc.services['dsync-sync'] ?? {}
+  }
+
+  test('Given any engine, When rendered, Then the sidecar comes back after an engine restart', () => {
+    expect(sidecarOf({}).restart).toBe('unless-stopped')
+    expect(sidecarOf({ healthStartInterval: true }).restart).toBe('unless-stopped')
+  })
+
+  test('Given an engine with API 1.44+ and compose v2, When rendered, Then probed every 200 ms while starting and every 30 s after', () => {
+    expect(sidecarOf({ healthStartInterval: true }).healthcheck).toEqual({
+      test: ['CMD', '/usr/local/bin/dsync-health'],
+      interval: '30s',
+      timeout: '5s',
+      retries: 3,
+      start_period: '5m',
+      start_interval: '200ms',
+    })
+  })
+
+  test('Given an older engine or compose v1, When rendered, Then the 1 s probe and no start_interval', () => {
+    expect(sidecarOf({ healthStartInterval: false }).healthcheck).toEqual({
+      test: ['CMD', '/usr/local/bin/dsync-health'],
+      interval: '1s',
+      timeout: '5s',
+      retries: 3,
+    })
+  })
+})
+
+describe('plan: syncs of services compose left out (inactive profiles under v2)', () => {
+  // Compose v2's model has no `app` (its profile is inactive); the user's file binds ./ in it.
+  const model = 'services:\n  db:\n    image: postgres\n'
+  const inactive = { app: [{ type: 'bind', source: DIR, target: '/app', readOnly: false }] }
+
+  test('Given a sync only an inactive service mounts, When planned, Then it is idle: no error, no sidecar', () => {
+    const { plan: syncPlan } = planYaml(model, [spec('code')], LINUX, {
+      inactiveServices: inactive,
+    })
+
+    expect(syncPlan.idle).toEqual(['code'])
+    expect(syncPlan.syncs).toEqual([])
+    expect(syncPlan.sidecar).toBeUndefined()
+    expect(isEmptyPlan(syncPlan)).toBe(true)
+  })
+
+  test('Given mounts: naming an inactive service, When planned, Then idle too, not "no service named"', () => {
+    const { plan: syncPlan } = planYaml(
+      model,
+      [spec('code', { src: '/elsewhere', mounts: { app: '/code' } })],
+      LINUX,
+      { inactiveServices: { app: [] } },
+    )
+
+    expect(syncPlan.idle).toEqual(['code'])
+  })
+
+  test('Given no inactive service mounts it either, When planned, Then "no service mounts" as before', () => {
+    expect(
+      planIssues(model, [spec('code', { src: '/elsewhere', srcAsWritten: './elsewhere' })]),
+    ).toEqual([
+      expect.stringContaining('compose.yaml: x-sync.syncs.code: no service mounts "./elsewhere"'),
+    ])
+  })
+})
+
+describe('plan: a src through a symlink', () => {
+  test('Given src resolved from a link that the service binds, When planned, Then the bind is replaced', () => {
+    const compose = 'services:\n  web:\n    image: nginx\n    volumes: ["./link:/app"]\n'
+    const { plan: syncPlan } = planYaml(compose, [
+      spec('app', { src: '/real/code', srcLink: `${DIR}/link`, srcAsWritten: './link' }),
+    ])
+
+    expect(syncPlan.syncs[0]?.mounts).toEqual([
+      { service: 'web', target: '/app', readOnly: false, origin: 'replace' },
+    ])
   })
 })
