@@ -3,11 +3,15 @@
  * the arguments go to compose untouched. With one, compose runs with the user's files plus the
  * generated override; `up`/`start` bring the sync up first and `down`/`stop` stop it first.
  */
+import { existsSync } from 'node:fs'
+import path from 'node:path'
 import { ConfigError, ExitCode, isDsyncError } from '../lib/errors.js'
+import { projectStateDir } from '../lib/paths.js'
 import { logger } from '../lib/log.js'
 import { parseComposeArgv, hasFlag } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeAttached } from './cli.js'
 import { loadProject, overrideGlobals, planProject, type PlannedProject } from './load.js'
+import { resolveProject } from './project.js'
 import { syncImageTag } from '../docker/image.js'
 
 const log = logger('dsync:compose')
@@ -21,6 +25,11 @@ export interface ComposeRunOptions {
 const STOPPING = new Set(['down', 'stop', 'kill'])
 /** Subcommands that start containers (sync starts first). */
 const STARTING = new Set(['up', 'start'])
+/**
+ * Subcommands that must work whatever the x-sync block says now (invalid, or invalid for this
+ * engine): a user can always see and take down what was started.
+ */
+const TOLERANT = new Set(['down', 'stop', 'kill', 'ps', 'logs'])
 
 export async function composeMain(
   argv: readonly string[],
@@ -29,29 +38,17 @@ export async function composeMain(
   const parsed = parseComposeArgv(argv)
   if (parsed.subcommand === undefined || parsed.globalInfo) return passthrough(argv, options)
 
-  let loaded
+  const subcommand = parsed.subcommand
+  let planned: PlannedProject | undefined
   try {
-    loaded = await loadProject(parsed, options)
+    planned = await loadAndPlan(parsed, options)
   } catch (error) {
-    // No compose file (or an unreadable one) and nothing of dsync's to add: compose says it best.
-    // A missing sync src (also exit 66) is the x-sync block's error: dsync reports it.
-    if (
-      isDsyncError(error) &&
-      error.exitCode === ExitCode.noInput &&
-      !(error instanceof ConfigError)
-    ) {
-      log.debug('no project found (%s): passing through', error.message)
-      return passthrough(argv, options)
+    if (TOLERANT.has(subcommand) && error instanceof ConfigError) {
+      return withLastOverride(parsed, subcommand, error, options)
     }
     throw error
   }
-  if (!loaded.config) return passthrough(argv, options)
-
-  const planned = await planProject(
-    { ...loaded, config: loaded.config },
-    { ...options, sidecarImage: loaded.config.image ?? syncImageTag() },
-  )
-  const subcommand = parsed.subcommand
+  if (!planned) return passthrough(argv, options)
   const args = composeArgs(planned.cli, overrideGlobals(planned), [subcommand, ...parsed.subArgs])
 
   if (planned.plan.sidecar && STARTING.has(subcommand)) {
@@ -66,6 +63,72 @@ export async function composeMain(
     await stopSync(planned)
   }
   return runComposeAttached(planned.cli, args, options)
+}
+
+/** The planned project, or undefined when compose alone should run (no x-sync, no project). */
+async function loadAndPlan(
+  parsed: ReturnType<typeof parseComposeArgv>,
+  options: ComposeRunOptions,
+): Promise<PlannedProject | undefined> {
+  let loaded
+  try {
+    loaded = await loadProject(parsed, options)
+  } catch (error) {
+    // No compose file (or an unreadable one) and nothing of dsync's to add: compose says it best.
+    // A missing sync src (also exit 66) is the x-sync block's error: dsync reports it.
+    if (
+      isDsyncError(error) &&
+      error.exitCode === ExitCode.noInput &&
+      !(error instanceof ConfigError)
+    ) {
+      log.debug('no project found (%s): passing through', error.message)
+      return undefined
+    }
+    throw error
+  }
+  if (!loaded.config) return undefined
+  return planProject(
+    { ...loaded, config: loaded.config },
+    { ...options, sidecarImage: loaded.config.image ?? syncImageTag() },
+  )
+}
+
+/**
+ * `down`/`stop`/`kill`/`ps`/`logs` with an x-sync block that no longer plans: compose runs with
+ * the user's files and the override of the last good run (it names what was started), and the
+ * daemon is stopped as usual. The problem is still reported, as a warning.
+ */
+async function withLastOverride(
+  parsed: ReturnType<typeof parseComposeArgv>,
+  subcommand: string,
+  error: ConfigError,
+  options: ComposeRunOptions,
+): Promise<number> {
+  const project = resolveProject(parsed, options)
+  const stateDir = projectStateDir(project.name, options.env)
+  const override = path.join(stateDir, 'compose.override.yml')
+  const files = project.files.map((f) => f.path)
+  if (existsSync(override)) files.push(override)
+  const first = error.line().split('\n')[0] ?? ''
+  process.stderr.write(
+    `dsync: warning: ${first}; running ${subcommand} with ${existsSync(override) ? 'the override of the last run' : 'your files alone'}\n`,
+  )
+  if (STOPPING.has(subcommand) && stopsEverything(subcommand, parsed.subArgs)) {
+    const { stopSync } = await import('../daemon/lifecycle.js')
+    await stopSync({ stateDir })
+  }
+  const cli = await detectComposeCli(options.env)
+  const args = composeArgs(
+    cli,
+    {
+      passthrough: parsed.passthroughGlobals,
+      project: project.name,
+      directory: project.directory,
+      files,
+    },
+    [subcommand, ...parsed.subArgs],
+  )
+  return runComposeAttached(cli, args, options)
 }
 
 async function up(
