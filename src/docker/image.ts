@@ -50,11 +50,19 @@ function listFiles(dir: string, prefix = ''): string[] {
 export interface EnsureSyncImageOptions {
   /** A user-supplied image (`x-sync` `image:`): used as is, never built or pulled. */
   image?: string
-  /** Each line of `docker build` output, for a progress display. */
+  /**
+   * One line per build step (`step 2/5: RUN apt-get update ...`), for a progress display: the
+   * build's own output (tens of lines of apt) goes to the debug log only.
+   */
   onProgress?: (line: string) => void
   env?: NodeJS.ProcessEnv
   signal?: AbortSignal
+  /** The build is stopped after this long (default 5 minutes). */
+  timeoutMs?: number
 }
+
+/** A build normally takes under a minute; apt-get on an engine without network hangs far longer. */
+const BUILD_TIMEOUT_MS = 5 * 60_000
 
 // The legacy builder colours the output of RUN steps.
 // eslint-disable-next-line no-control-regex
@@ -103,14 +111,37 @@ export async function imageExists(ref: string, env?: NodeJS.ProcessEnv): Promise
   )
 }
 
-async function buildImage(tag: string, options: EnsureSyncImageOptions): Promise<void> {
-  const dir = syncImageDir()
+/**
+ * Builds `dir` as `tag`. Stopped on its deadline, on the caller's signal, and on Ctrl-C or
+ * SIGTERM: killing the client ends the build in the engine too (it cancels the build, and the
+ * legacy builder kills the step's container).
+ */
+export async function buildImage(
+  tag: string,
+  options: EnsureSyncImageOptions & { dir?: string },
+): Promise<void> {
+  const dir = options.dir ?? syncImageDir()
   // --force-rm: a failed step of the legacy builder would otherwise leave its container behind.
   const args = ['build', '--force-rm', '-t', tag, dir]
   log.debug('building %s from %s', tag, dir)
+  const stop = new AbortController()
+  let stoppedBy: 'deadline' | NodeJS.Signals | undefined
+  const timeoutMs = options.timeoutMs ?? BUILD_TIMEOUT_MS
+  const timer = setTimeout(() => {
+    stoppedBy = 'deadline'
+    stop.abort()
+  }, timeoutMs)
+  const onSignal = (signal: NodeJS.Signals) => {
+    stoppedBy = signal
+    stop.abort()
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+  let step = ''
   // Loaded here: planning needs the tag on every run, building is rare.
   const { spawn } = await import('../lib/spawn.js')
-  const child = spawn('docker', args, { env: options.env, signal: options.signal, stdin: 'ignore' })
+  const child = spawn('docker', args, { env: options.env, signal, stdin: 'ignore' })
   // The legacy builder prints the failing step's output on stdout and the verdict on stderr;
   // BuildKit prints everything on stderr. The tail of stderr names the failure either way.
   const stderrTail: string[] = []
@@ -122,15 +153,41 @@ async function buildImage(tag: string, options: EnsureSyncImageOptions): Promise
     const text = line.replace(ANSI_ESCAPE, '')
     if (!text.trim()) return
     log.debug('build: %s', text)
-    options.onProgress?.(text)
+    const next = buildStep(text)
+    if (next && next !== step) {
+      step = next
+      options.onProgress?.(step)
+    }
   }
   const done = Promise.all([
     readLines(child.stdout, onLine('stdout')),
     readLines(child.stderr, onLine('stderr')),
   ])
-  const result = await child
-  await done
+  let result
+  try {
+    result = await child
+    await done
+  } finally {
+    clearTimeout(timer)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
   if (result.exitCode === 0) return
+  const at = step ? ` (at ${step})` : ''
+  if (stoppedBy === 'deadline') {
+    throw new AbortError(
+      `building the sync image ${tag} did not finish in ${Math.round(timeoutMs / 1000)} s${at}`,
+      "the build installs Debian packages: check that the engine reaches the Debian mirror, or set x-sync.image to an image you built with dsync's agent",
+      ExitCode.unavailable,
+    )
+  }
+  if (stoppedBy !== undefined) {
+    throw new AbortError(
+      `building the sync image was interrupted (${stoppedBy})${at}`,
+      'nothing was started; run the command again to build it',
+      ExitCode.interrupted,
+    )
+  }
   throw new ExternalError(
     describeCommand('docker', args),
     result.exitCode,
@@ -139,6 +196,20 @@ async function buildImage(tag: string, options: EnsureSyncImageOptions): Promise
       'image is present and that the engine can reach the Debian mirror, or set x-sync image:',
     ExitCode.unavailable,
   )
+}
+
+/**
+ * The step a line of `docker build` output starts, as `step 2/5: RUN ...` (one line, at most
+ * 100 characters), or undefined for the output of a step. The legacy builder prints
+ * `Step 2/5 : RUN ...`, BuildKit `#6 [2/4] RUN ...`.
+ */
+export function buildStep(line: string): string | undefined {
+  const legacy = /^Step (\d+\/\d+) : (.*)$/.exec(line)
+  const kit = /^#\d+ \[(?:[\w.-]+ )?(\d+\/\d+)\] (.*)$/.exec(line)
+  const match = legacy ?? kit
+  if (!match) return undefined
+  const text = `step ${match[1]}: ${(match[2] ?? '').replace(/\s+/g, ' ').trim()}`
+  return text.length > 100 ? `${text.slice(0, 97)}...` : text
 }
 
 async function readLines(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
