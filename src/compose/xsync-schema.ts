@@ -18,7 +18,7 @@ const sharedOptions = {
   strategy: {
     title: 'Strategy',
     description:
-      'How the folder reaches the containers. auto: native on Linux with a local engine, native_osx on Docker Desktop. native: keep the bind mount, no sync. rsync: one-way host to volume. unison: two-way, driven from the host. native_osx: two-way, unison inside the sidecar.',
+      'How the folder reaches the containers. auto: native on Linux with a local engine, native_osx on Docker Desktop, rsync with a remote engine (one on another host, also when reached through an ssh tunnel or a forwarded socket). native: keep the bind mount, no sync. rsync: one-way host to volume. unison: two-way, driven from the host. native_osx: two-way, unison inside the sidecar.',
     type: 'string',
     enum: [...STRATEGIES],
     default: 'auto',
