@@ -9,12 +9,20 @@
  * Everything it started is removed at the end, also when it fails or is interrupted.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { run, type RunResult } from '../../src/lib/exec.js'
-import { packageRoot } from '../../src/lib/paths.js'
+import { packageRoot, projectStateDir } from '../../src/lib/paths.js'
 import { HostFuzzer, type AppliedOp } from './ops.js'
 import { Rng } from './random.js'
 import { containerTree, diffTrees, hostTree, isEmptyDiff, type TreeDiff } from './tree.js'
@@ -66,6 +74,8 @@ export interface FuzzSummary {
   examples: { lost: string[]; stale: string[]; resurrected: string[]; containerFilesLost: string[] }
   /** One line per failure; empty when the run passed. */
   failures: string[]
+  /** A copy of the daemon's log, kept when the run failed. */
+  daemonLog: string | undefined
   ok: boolean
   durationS: number
 }
@@ -88,6 +98,7 @@ interface Project {
   name: string
   dir: string
   src: string
+  stateDir: string
   env: NodeJS.ProcessEnv
   dsync(args: string[], timeoutMs?: number): Promise<RunResult>
   dispose(): Promise<void>
@@ -127,7 +138,8 @@ function makeProject(projectDir: string | undefined): Project {
     else for (const entry of readdirSync(dir)) rmSync(path.join(dir, entry), { recursive: true })
     rmSync(root, { recursive: true, force: true })
   }
-  return { name, dir, src: path.join(dir, 'src'), env, dsync, dispose }
+  const stateDir = projectStateDir(name, env)
+  return { name, dir, src: path.join(dir, 'src'), stateDir, env, dsync, dispose }
 }
 
 async function appContainer(project: string): Promise<string> {
@@ -182,6 +194,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const opsByKind: Record<string, number> = {}
   let missed = 0
   let errors = 0
+  let daemonLog: string | undefined
 
   const project = makeProject(options.projectDir)
   log(`project ${project.name} in ${project.dir}, seed ${options.seed}, ${options.ops} ops`)
@@ -319,6 +332,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   } catch (error) {
     failures.push(error instanceof Interrupted ? 'interrupted' : (error as Error).message)
   } finally {
+    if (failures.length > 0) {
+      const saved = path.join(tmpdir(), `${project.name}-daemon.log`)
+      try {
+        copyFileSync(path.join(project.stateDir, 'daemon.log'), saved)
+        daemonLog = saved
+        log(`the daemon's log: ${saved}`)
+      } catch {
+        // No daemon ever ran: nothing to keep.
+      }
+    }
     if (options.keep) log(`kept: project ${project.name} in ${project.dir}`)
     else await project.dispose()
   }
@@ -353,6 +376,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       containerFilesLost: [...containerLost].slice(0, 10),
     },
     failures,
+    daemonLog,
     ok: failures.length === 0,
     durationS: Math.round((performance.now() - started) / 100) / 10,
   }
