@@ -61,7 +61,7 @@ test('Given a lock left by a process that died, when the project is started, the
   const result = await withProjectLock(
     dir,
     { project: 'myapp', action: 'started', onWait: (line) => waits.push(line) },
-    async () => readFileSync(lockPath(dir), 'utf8'),
+    () => Promise.resolve(readFileSync(lockPath(dir), 'utf8')),
   )
 
   expect(JSON.parse(result)).toMatchObject({ pid: process.pid, action: 'started' })
@@ -78,8 +78,9 @@ test('Given a live holder that never lets go, when the wait ends, then one line 
   const error = await withProjectLock(
     dir,
     { project: 'myapp', action: 'started', waitMs: 300 },
-    async () => {
+    () => {
       ran = true
+      return Promise.resolve()
     },
   ).catch((e: unknown) => e)
 
@@ -96,8 +97,8 @@ test('Given a live holder that never lets go, when the wait ends, then one line 
 test('Given the locked work fails, then the lock is released all the same', async () => {
   const dir = stateDir()
 
-  const failed = withProjectLock(dir, { project: 'myapp', action: 'started' }, async () => {
-    throw new Error('compose up failed')
+  const failed = withProjectLock(dir, { project: 'myapp', action: 'started' }, () => {
+    return Promise.reject(new Error('compose up failed'))
   })
 
   await expect(failed).rejects.toThrow('compose up failed')
