@@ -2,25 +2,33 @@
  * The watcher daemon: one per compose project. It watches every sync's host folder with
  * @parcel/watcher, batches the events (a short debounce, a bounded wait), and hands each batch
  * to the sync's strategy; a batch too large to list, a watcher error or a failed batch becomes
- * one full pass. It keeps one agent channel open into the sidecar, checks it periodically, and
- * answers status / flush / sync / pause / resume on its control socket.
+ * one full pass. It keeps one agent channel open into the sidecar and answers status / flush /
+ * sync / pause / resume on its control socket.
+ *
+ * It heals without being asked: every few seconds it checks each watch (the host folder still
+ * the one it watches, the subscription alive) and the agent (a ping with a deadline); a lost
+ * watch is set up again and followed by a full pass; a sidecar that stopped while the app runs
+ * is started again, one that was recreated is found again by its labels. Every heal is counted
+ * in status with its cause.
  */
 import { writeFileSync, renameSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import watcher from '@parcel/watcher'
-import { run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
 import { AgentChannel } from '../strategies/agent.js'
 import { excludedWithParents } from '../strategies/excludes.js'
+import { SyncRecord } from '../strategies/record.js'
+import { SourceMissingError } from '../strategies/rsync.js'
 import type { Sidecar, SyncStrategy, SyncTarget } from '../strategies/types.js'
 import type { ControlRequest } from './control.js'
 import { fullPassInChild } from './pass-client.js'
+import { SidecarTracker } from './sidecar.js'
 import { createStrategy } from './strategy.js'
 import { statusPath } from './process.js'
 import type { DaemonSpec } from './spec.js'
-import type { DaemonStatus, PassProgress, SyncStatus } from './status.js'
+import type { DaemonStatus, Heal, PassProgress, SyncStatus } from './status.js'
 
 const log = logger('dsync:daemon')
 
@@ -34,26 +42,54 @@ const FULL_PASS_PATHS = 2000
 const FLUSH_QUIET_MS = 120
 /** A request waiting for a full pass is answered with the error after this many failures. */
 const REQUEST_ATTEMPTS = 3
-/** How often the agent channel is checked. */
-const HEALTH_INTERVAL_MS = 30_000
-const HEALTH_TIMEOUT_MS = 10_000
+/** How often watches and the agent are checked: a dead watch or sidecar is found within this. */
+const HEALTH_INTERVAL_MS = 3_000
+const HEALTH_TIMEOUT_MS = 5_000
+/** Retries of a failing sync wait twice as long each time, up to this. */
+const MAX_RETRY_DELAY_MS = 4_000
+/** Unreadable paths listed in status (the count has them all). */
+const UNREADABLE_SHOWN = 20
 
 /** Full passes run in a worker process (see pass-worker.ts); path batches stay in the daemon. */
 function withPassesInChild(
   strategy: SyncStrategy,
-  container: string,
+  record: SyncRecord,
+  container: () => string,
   env: NodeJS.ProcessEnv,
   agent: () => Promise<AgentChannel>,
 ): SyncStrategy {
+  const recordFile = record.file ?? ''
   return {
     target: strategy.target,
     matcher: strategy.matcher,
-    fullPass: (onProgress) =>
-      fullPassInChild(strategy.target, container, env, onProgress, async (pid, holds) => {
-        await (await agent()).adopt(strategy.target.name, pid, holds)
-      }),
+    fullPass: async (onProgress) => {
+      try {
+        return await fullPassInChild(
+          strategy.target,
+          container(),
+          recordFile,
+          env,
+          onProgress,
+          async (pid, holds) => {
+            await (await agent()).adopt(strategy.target.name, pid, holds)
+          },
+        )
+      } finally {
+        // The pass rewrote the record: the daemon's copy follows.
+        record.reload()
+      }
+    },
     syncPaths: (paths, created) => strategy.syncPaths(paths, created),
   }
+}
+
+/** What a sync worker asks of its daemon when a sync fails or recovers. */
+interface WorkerHost {
+  changed(): void
+  /** A failing sync may be the sidecar's fault: heal it if it can be; its diagnosis. */
+  sidecarTrouble(): Promise<string | undefined>
+  /** A full pass finished: the sidecar may be marked ready once every sync had one. */
+  passDone(): void
 }
 
 class SyncWorker {
@@ -66,6 +102,7 @@ class SyncWorker {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private paused = false
+  private stopped = false
   /** The next full pass verifies: what it finds, the watcher missed. */
   private verifying = false
   /** The watcher may not see some folders: the next run subscribes anew (see unwatchedFolders). */
@@ -74,6 +111,12 @@ class SyncWorker {
   /** Ends the wait before a retry at once: a user asked for a pass. */
   private retryNow: (() => void) | undefined
   private subscription: watcher.AsyncSubscription | undefined
+  /** The host folder's identity when its watch was set up: another one means a lost watch. */
+  private watchedRoot: string | undefined
+  /** Paths the last passes could not read. */
+  private unreadable = new Set<string>()
+  /** The error that began a run of failures, to name the cause when the sync recovers. */
+  private failingSince: string | undefined
   /**
    * Requests waiting for the queue to drain, with the failure count when each began: a request
    * (the initial sync, dsync sync, dsync flush) is released after REQUEST_ATTEMPTS failed passes
@@ -85,7 +128,7 @@ class SyncWorker {
 
   constructor(
     readonly strategy: SyncStrategy,
-    private readonly onChange: () => void,
+    private readonly host: WorkerHost,
   ) {
     const { target } = strategy
     this.status = {
@@ -101,54 +144,141 @@ class SyncWorker {
       pending: 0,
       fullPasses: 0,
       batches: 0,
+      unreadable: [],
+      unreadableCount: 0,
+      heals: 0,
+      lastHeal: undefined,
     }
   }
 
-  async watch(): Promise<void> {
-    const { target } = this.strategy
-    this.subscription = await watcher.subscribe(
-      target.src,
-      (error, events) => {
-        if (error) {
-          // Events may have been lost: only a full pass is sure to catch up.
-          log.warn('%s: watcher error, scheduling a full pass: %s', target.name, error.message)
-          this.needFull = true
-          this.kick()
-          return
-        }
-        const now = Date.now()
-        for (const event of events) {
-          const rel = path.relative(target.src, event.path).split(path.sep).join('/')
-          if (!rel || rel.startsWith('..')) {
-            if (!rel && event.type === 'delete') this.needFull = true
-            continue
-          }
-          if (excludedWithParents(this.strategy.matcher, rel, false)) continue
-          this.pending.add(rel)
-          if (event.type === 'create') this.created.add(rel)
-        }
-        if (this.pending.size === 0 && !this.needFull) return
-        if (this.firstPendingAt === 0) this.firstPendingAt = now
-        this.lastEventAt = now
-        this.kick()
-      },
-      {
-        ignore: watchIgnores(target),
-        // Straight to inotify: probing for watchman first leaves a zombie shell behind.
-        ...(process.platform === 'linux' ? { backend: 'inotify' as const } : {}),
-      },
-    )
+  private onChange(): void {
+    this.host.changed()
   }
 
+  private heal(cause: string): void {
+    this.status.heals++
+    this.status.lastHeal = { at: new Date().toISOString(), cause }
+    log.info('%s: healed: %s', this.status.name, cause)
+  }
+
+  /**
+   * Subscribes to the host folder. Never throws: a folder that cannot be watched now (gone,
+   * being replaced) is tried again by check().
+   */
+  async watch(): Promise<boolean> {
+    const { target } = this.strategy
+    let identity: string
+    try {
+      identity = await rootIdentity(target.src)
+      this.subscription = await watcher.subscribe(
+        target.src,
+        (error, events) => this.onEvents(error, events),
+        {
+          ignore: watchIgnores(target),
+          // Straight to inotify: probing for watchman first leaves a zombie shell behind.
+          ...(process.platform === 'linux' ? { backend: 'inotify' as const } : {}),
+        },
+      )
+    } catch (error) {
+      this.subscription = undefined
+      this.watchedRoot = undefined
+      this.rewatchNeeded = true
+      log.warn('%s: cannot watch %s: %s', target.name, target.src, errorText(error))
+      return false
+    }
+    this.watchedRoot = identity
+    this.rewatchNeeded = false
+    return true
+  }
+
+  private onEvents(error: Error | null, events: watcher.Event[]): void {
+    const { target } = this.strategy
+    if (error) {
+      // Events may have been lost, and the watch itself may be gone: watch anew, then a full
+      // pass, which alone is sure to catch up.
+      log.warn('%s: watcher error, watching anew and a full pass: %s', target.name, error.message)
+      this.needFull = true
+      this.rewatchNeeded = true
+      this.kick()
+      return
+    }
+    const now = Date.now()
+    for (const event of events) {
+      const rel = path.relative(target.src, event.path).split(path.sep).join('/')
+      if (!rel || rel.startsWith('..')) {
+        // The folder itself went (rm -rf src && git clone ...): its watch went with it.
+        if (!rel && event.type === 'delete') {
+          this.needFull = true
+          this.rewatchNeeded = true
+        }
+        continue
+      }
+      if (excludedWithParents(this.strategy.matcher, rel, false)) continue
+      this.pending.add(rel)
+      if (event.type === 'create') this.created.add(rel)
+    }
+    if (this.pending.size === 0 && !this.needFull) return
+    if (this.firstPendingAt === 0) this.firstPendingAt = now
+    this.lastEventAt = now
+    this.kick()
+  }
+
+  /** Never throws: the library can fail to remove a watch whose folder is already gone. */
   async unwatch(): Promise<void> {
-    await this.subscription?.unsubscribe()
+    const subscription = this.subscription
     this.subscription = undefined
+    this.watchedRoot = undefined
+    try {
+      await subscription?.unsubscribe()
+    } catch (error) {
+      log.debug('%s: unsubscribe: %s', this.status.name, errorText(error))
+    }
+  }
+
+  /**
+   * The periodic check of the watch: the host folder must still be the one watched (deleted and
+   * created again, it is another inode, and the old watch sees nothing of the new one) and
+   * the subscription alive. A lost watch is set up again, then a full pass catches up.
+   */
+  async check(): Promise<void> {
+    if (this.stopped) return
+    const { src } = this.strategy.target
+    let identity: string | undefined
+    try {
+      identity = await rootIdentity(src)
+    } catch {
+      identity = undefined
+    }
+    if (identity === undefined) {
+      if (this.subscription) await this.unwatch()
+      this.rewatchNeeded = true
+      const message = new SourceMissingError(src).message
+      if (this.status.lastError !== message || this.status.state !== 'error') {
+        this.status.state = 'error'
+        this.status.lastError = message
+        this.failingSince ??= message
+        this.onChange()
+      }
+      return
+    }
+    const lost = !this.subscription || this.rewatchNeeded || identity !== this.watchedRoot
+    if (!lost) return
+    const cause = !this.subscription
+      ? 'the watch of the host folder was set up again'
+      : identity !== this.watchedRoot
+        ? 'the host folder was replaced; watching the new one'
+        : 'the watcher failed; watching anew'
+    await this.unwatch()
+    if (!(await this.watch())) return
+    this.heal(cause)
+    this.needFull = true
+    this.kick()
   }
 
   /** Schedule a run: after the debounce, bounded by the maximum wait. */
   kick(): void {
     this.status.pending = this.pending.size
-    if (this.paused || this.running) return
+    if (this.paused || this.running || this.stopped) return
     if (this.timer) clearTimeout(this.timer)
     const waited = this.firstPendingAt ? Date.now() - this.firstPendingAt : 0
     const delay = this.needFull ? 0 : Math.max(0, Math.min(DEBOUNCE_MS, MAX_WAIT_MS - waited))
@@ -181,15 +311,23 @@ class SyncWorker {
           ? await this.strategy.fullPass(this.onProgress)
           : await this.strategy.syncPaths(batch, created)
         this.retryDelay = 500
+        if (this.failingSince !== undefined) {
+          this.heal(`recovered from: ${this.failingSince}`)
+          this.failingSince = undefined
+        }
         this.status.state = 'watching'
+        this.status.lastError = undefined
         this.status.lastSync = new Date().toISOString()
+        this.noteUnreadable(batch, full, result.unreadable ?? [])
         this.status.lastBatch = {
           paths: full ? result.changed : batch.size,
           latencyMs: Date.now() - startedAt,
           kind: result.kind,
         }
-        if (full) this.status.fullPasses++
-        else this.status.batches++
+        if (full) {
+          this.status.fullPasses++
+          this.host.passDone()
+        } else this.status.batches++
         // A folder reported as changed, not created: its attributes changed, or it was removed
         // and created again, which @parcel/watcher reports as one update
         // (https://github.com/parcel-bundler/watcher/issues/72), so its contents were never
@@ -221,12 +359,13 @@ class SyncWorker {
           this.status.lastBatch.latencyMs,
         )
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error)
+        let message = errorText(error)
+        const sidecar = SIDECAR_TROUBLE.test(message)
+        if (sidecar) message = (await this.host.sidecarTrouble()) ?? message
         this.status.errors++
         this.status.lastError = message
-        this.status.state = /No such container|is not running|channel|exited/i.test(message)
-          ? 'sidecar-down'
-          : 'error'
+        this.failingSince ??= message
+        this.status.state = sidecar ? 'sidecar-down' : 'error'
         log.warn(
           '%s: sync failed (%s); a full pass follows in %d ms',
           this.status.name,
@@ -298,17 +437,54 @@ class SyncWorker {
   private async rewatch(): Promise<void> {
     this.needFull = true
     await this.unwatch()
-    try {
-      await this.watch()
-      this.rewatchNeeded = false
-    } catch (error) {
-      // Tried again on the next run; until then full passes keep the volume right.
+    // On failure, check() tries again within seconds; until then full passes keep the volume right.
+    await this.watch()
+  }
+
+  /** Paths that could not be read: a full pass says them all, a batch about its own paths. */
+  private noteUnreadable(batch: ReadonlySet<string>, full: boolean, unreadable: string[]): void {
+    if (full) this.unreadable = new Set(unreadable)
+    else {
+      for (const rel of batch) this.unreadable.delete(rel)
+      for (const rel of unreadable) this.unreadable.add(rel)
+    }
+    if (unreadable.length > 0) {
       log.warn(
-        '%s: watching anew failed: %s',
+        '%s: %d path(s) could not be read and were skipped: %s',
         this.status.name,
-        error instanceof Error ? error.message : String(error),
+        unreadable.length,
+        unreadable.slice(0, 5).join(', '),
       )
     }
+    this.status.unreadableCount = this.unreadable.size
+    this.status.unreadable = [...this.unreadable].slice(0, UNREADABLE_SHOWN)
+  }
+
+  /** The sidecar came back through the daemon's doing: counted here, and a full pass follows. */
+  noteSidecarHeal(cause: string): void {
+    this.heal(cause)
+    this.failingSince = undefined
+    this.needsFullPass()
+  }
+
+  /** Something may have been lost (the agent did not answer): a full pass, now or after a retry. */
+  needsFullPass(): void {
+    this.needFull = true
+    this.asked()
+    this.kick()
+  }
+
+  /** Running, scheduled or paused: the agent is in use or not expected to be. */
+  busyOrPaused(): boolean {
+    return this.running !== undefined || this.timer !== undefined || this.paused
+  }
+
+  /** The daemon is stopping: no more runs. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    await this.unwatch()
   }
 
   /**
@@ -326,7 +502,7 @@ class SyncWorker {
     )
   }
 
-  /** Waits before the retry of a failed pass, twice as long each time, up to 30 s. */
+  /** Waits before the retry of a failed pass, twice as long each time, up to a few seconds. */
   private async backOff(): Promise<void> {
     let timer: NodeJS.Timeout | undefined
     await new Promise<void>((resolve) => {
@@ -335,7 +511,7 @@ class SyncWorker {
     })
     clearTimeout(timer)
     this.retryNow = undefined
-    this.retryDelay = Math.min(this.retryDelay * 2, 30_000)
+    this.retryDelay = Math.min(this.retryDelay * 2, MAX_RETRY_DELAY_MS)
   }
 
   /** A user asked for a pass (dsync sync, flush): a waiting retry runs now, and soon again. */
@@ -421,6 +597,17 @@ class SyncWorker {
   }
 }
 
+/** The host folder's device and inode: a folder deleted and created again has new ones. */
+async function rootIdentity(src: string): Promise<string> {
+  const s = await lstat(src)
+  if (!s.isDirectory()) throw new SourceMissingError(src)
+  return `${s.dev}:${s.ino}`
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
 function batchIsEmpty(batch: ReadonlySet<string>): boolean {
   return batch.size === 0
 }
@@ -458,6 +645,20 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+export interface DaemonOptions {
+  env?: NodeJS.ProcessEnv
+  /** The project's sidecar is gone for good (the project was taken down): nothing to sync. */
+  onSidecarGone?: () => void
+  /** The `stop` request: the process ends (see main.ts). */
+  onStop?: () => void
+  /** Set when the guardian restarted this daemon after the previous one died. */
+  restart?: { count: number; cause: string }
+}
+
+/** Errors that point at the sidecar rather than at the files. */
+const SIDECAR_TROUBLE =
+  /No such container|is not running|is paused|channel|exited|did not answer|ended \(/i
+
 export class Daemon {
   private workers: SyncWorker[]
   private channel: AgentChannel | undefined
@@ -467,35 +668,59 @@ export class Daemon {
   private readonly startedAt = new Date()
   private watchSetupMs: number | undefined
   private stopping = false
+  private checking = false
+  private readonly sidecar: SidecarTracker
+  private readonly env: NodeJS.ProcessEnv
+  private readonly restarts: number
+  private readonly lastRestart: Heal | undefined
+  /** One diagnosis of the sidecar at a time, shared by every sync that asks. */
+  private diagnosing: Promise<string | undefined> | undefined
 
   constructor(
     private readonly spec: DaemonSpec,
-    private readonly env: NodeJS.ProcessEnv = process.env,
-    private readonly onSidecarGone: () => void = () => undefined,
+    private readonly options: DaemonOptions = {},
   ) {
+    this.env = options.env ?? process.env
+    this.sidecar = new SidecarTracker(spec.container, spec.project, this.env)
+    this.restarts = options.restart?.count ?? 0
+    this.lastRestart = options.restart
+      ? { at: new Date().toISOString(), cause: options.restart.cause }
+      : undefined
+    const tracker = this.sidecar
     const sidecar: Sidecar = {
-      container: spec.container,
-      env,
+      get container() {
+        return tracker.container
+      },
+      env: this.env,
       agent: () => this.agent(),
     }
-    this.workers = spec.syncs.map(
-      (t) =>
-        new SyncWorker(
-          withPassesInChild(createStrategy(t, sidecar), spec.container, env, () => this.agent()),
-          () => this.statusChanged(),
+    const host: WorkerHost = {
+      changed: () => this.statusChanged(),
+      sidecarTrouble: () => this.sidecarTrouble(),
+      passDone: () => void this.markReady(),
+    }
+    this.workers = spec.syncs.map((t) => {
+      const record = SyncRecord.load(SyncRecord.fileOf(spec.stateDir, t.name))
+      return new SyncWorker(
+        withPassesInChild(
+          createStrategy(t, sidecar, record),
+          record,
+          () => tracker.container,
+          this.env,
+          () => this.agent(),
         ),
-    )
+        host,
+      )
+    })
   }
 
   private agent(): Promise<AgentChannel> {
     if (this.channel && !this.channel.closed) return Promise.resolve(this.channel)
-    this.connecting ??= AgentChannel.open(this.spec.container, {
+    this.connecting ??= AgentChannel.open(this.sidecar.container, {
       env: this.env,
+      timeoutMs: 15_000,
       onClose: (error) => {
-        if (error && !this.stopping) {
-          log.warn('agent channel closed: %s', error.message)
-          void this.checkSidecarExists()
-        }
+        if (error && !this.stopping) log.warn('agent channel closed: %s', error.message)
       },
     })
       .then((channel) => {
@@ -516,6 +741,11 @@ export class Daemon {
     log.info('watching %d sync(s); watches set up in %d ms', this.workers.length, this.watchSetupMs)
     this.healthTimer = setInterval(() => void this.checkHealth(), HEALTH_INTERVAL_MS)
     this.healthTimer.unref()
+    if (this.options.restart) {
+      // A daemon that replaces one that died: whatever changed meanwhile is caught up now.
+      log.info('restarted (%s): a full pass of every sync', this.options.restart.cause)
+      for (const worker of this.workers) void worker.fullSync().catch(() => undefined)
+    }
     this.statusChanged()
   }
 
@@ -526,7 +756,7 @@ export class Daemon {
       try {
         await worker.fullSync()
       } catch (error) {
-        throw new Error(`initial ${error instanceof Error ? error.message : String(error)}`)
+        throw new Error(`initial ${errorText(error)}`)
       } finally {
         worker.onProgress = undefined
       }
@@ -534,37 +764,110 @@ export class Daemon {
     await (await this.agent()).ready()
   }
 
-  /** The channel's end is the cheap signal; one inspect then tells a restart from a removal. */
-  private async checkSidecarExists(): Promise<void> {
-    const result = await run(
-      'docker',
-      ['inspect', '-f', '{{.State.Status}}', this.spec.container],
-      {
-        env: this.env,
-        reject: false,
-      },
-    )
-    if (result.exitCode !== 0 && /no such/i.test(result.stderr)) this.onSidecarGone()
+  /**
+   * Once every sync has had a full pass, the sidecar's health marker is (re)created: a sidecar
+   * that was restarted or recreated becomes healthy again only on synced code.
+   */
+  private async markReady(): Promise<void> {
+    if (!this.workers.every((w) => w.status.fullPasses > 0)) return
+    try {
+      await (await this.agent()).ready()
+    } catch (error) {
+      log.debug('could not mark the sidecar ready: %s', errorText(error))
+    }
   }
 
+  /**
+   * A sync failed in a way that points at the sidecar. Finds out what happened to it and heals
+   * what can be healed: a recreated sidecar is followed, a stopped one is started again while
+   * the project's app containers run. Resolves with a one-line diagnosis for status.
+   */
+  private sidecarTrouble(): Promise<string | undefined> {
+    this.diagnosing ??= this.diagnose().finally(() => {
+      this.diagnosing = undefined
+    })
+    return this.diagnosing
+  }
+
+  private async diagnose(): Promise<string | undefined> {
+    const id = () => this.sidecar.container.slice(0, 12)
+    const state = await this.sidecar.state()
+    switch (state.kind) {
+      case 'running':
+        return undefined
+      case 'paused':
+        this.dropChannel()
+        return `the sync sidecar ${id()} is paused; syncing resumes when it is unpaused (docker unpause ${id()})`
+      case 'unknown':
+        return `cannot inspect the sync sidecar ${id()}: ${state.reason}`
+      case 'gone': {
+        if (await this.sidecar.refind()) {
+          this.dropChannel()
+          this.healAll(`the sidecar was recreated; now syncing into ${id()}`)
+          return `the sidecar was recreated as ${id()}`
+        }
+        log.warn('the sidecar container is gone and the project has none: stopping')
+        this.options.onSidecarGone?.()
+        return `the sync sidecar ${id()} was removed; run dsync compose up`
+      }
+      case 'stopped': {
+        if (!(await this.sidecar.appsRunning())) {
+          return `the sync sidecar ${id()} is ${state.status} while the project's containers are stopped; dsync compose up starts it`
+        }
+        this.dropChannel()
+        if (await this.sidecar.start()) {
+          this.healAll(`the sidecar had stopped (${state.status}) while the app ran; started it`)
+          return `the sync sidecar ${id()} had stopped; started it again`
+        }
+        return `the sync sidecar ${id()} is ${state.status} and could not be started; run dsync compose up`
+      }
+    }
+  }
+
+  private healAll(cause: string): void {
+    for (const worker of this.workers) worker.noteSidecarHeal(cause)
+  }
+
+  private dropChannel(): void {
+    const channel = this.channel
+    this.channel = undefined
+    void channel?.close(1000).catch(() => undefined)
+  }
+
+  /** Every few seconds: each watch, then the agent (a ping with a deadline). */
   private async checkHealth(): Promise<void> {
+    if (this.checking || this.stopping) return
+    this.checking = true
     try {
+      await Promise.all(this.workers.map((w) => w.check()))
+      if (this.workers.some((w) => w.busyOrPaused())) return
       const channel = await this.agent()
       await Promise.race([
         channel.ping(),
-        sleep(HEALTH_TIMEOUT_MS).then(() => {
-          throw new Error('the agent did not answer a ping')
+        sleep(HEALTH_TIMEOUT_MS, undefined, { ref: false }).then(() => {
+          throw new Error(`the agent did not answer a ping within ${HEALTH_TIMEOUT_MS} ms`)
         }),
       ])
     } catch (error) {
-      log.warn(
-        'health check failed (%s): reconnecting and resyncing',
-        error instanceof Error ? error.message : String(error),
-      )
-      await this.channel?.close().catch(() => undefined)
-      this.channel = undefined
-      for (const worker of this.workers) void worker.fullSync().catch(() => undefined)
+      log.warn('health check failed (%s): reconnecting, then a full pass', errorText(error))
+      this.dropChannel()
+      for (const worker of this.workers) worker.needsFullPass()
+    } finally {
+      this.checking = false
     }
+  }
+
+  /**
+   * Before a request that waits for the sidecar (flush, sync): a sidecar that cannot take
+   * writes now is said at once, in one line, instead of after retries.
+   */
+  private async precheck(): Promise<void> {
+    const state = await this.sidecar.state()
+    if (state.kind === 'running') return
+    const diagnosis = await this.sidecarTrouble()
+    const after = await this.sidecar.state()
+    if (after.kind === 'running') return
+    throw new Error(diagnosis ?? `the sync sidecar is ${after.kind}`)
   }
 
   async handle(
@@ -578,10 +881,12 @@ export class Daemon {
         await this.initial(onProgress)
         break
       case 'flush':
+        await this.precheck()
         await Promise.all(this.workers.map((w) => w.flush()))
         break
       case 'sync': {
         const chosen = this.select(request.name)
+        await this.precheck()
         for (const w of chosen) {
           w.onProgress = onProgress
           try {
@@ -599,7 +904,7 @@ export class Daemon {
         for (const w of this.workers) w.resume()
         break
       case 'stop':
-        setImmediate(() => void this.stop().then(() => process.exit(0)))
+        setImmediate(() => this.options.onStop?.())
         break
     }
     return this.status()
@@ -628,7 +933,9 @@ export class Daemon {
       startedAt: this.startedAt.toISOString(),
       health: healthy ? 'ok' : starting ? 'starting' : 'degraded',
       watchSetupMs: this.watchSetupMs,
-      container: this.spec.container,
+      container: this.sidecar.container,
+      restarts: this.restarts,
+      lastRestart: this.lastRestart,
       syncs,
     }
   }
@@ -653,7 +960,7 @@ export class Daemon {
     if (this.stopping) return
     this.stopping = true
     if (this.healthTimer) clearInterval(this.healthTimer)
-    await Promise.all(this.workers.map((w) => w.unwatch().catch(() => undefined)))
+    await Promise.all(this.workers.map((w) => w.stop()))
     await this.channel?.close().catch(() => undefined)
     if (this.statusTimer) clearTimeout(this.statusTimer)
   }

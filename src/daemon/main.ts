@@ -3,9 +3,12 @@
  * with its output appended to `<stateDir>/daemon.log`.
  */
 import { rmSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Spawned } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
 import { serveControl, socketPath } from './control.js'
 import { Daemon } from './daemon.js'
+import { CAUSE_ENV, RESTARTS_ENV, startGuardian } from './guardian.js'
 import { DAEMON_MARKER, pidPath, removePidFile } from './process.js'
 import { readSpec } from './spec.js'
 
@@ -21,15 +24,37 @@ async function main(): Promise<void> {
   const socket = socketPath(stateDir)
   rmSync(socket, { force: true })
   writeFileSync(pidPath(stateDir), String(process.pid))
-  // A sidecar removed behind dsync's back (plain `docker compose down`): nothing left to sync.
-  const daemon = new Daemon(spec, process.env, () => void exit(0, 'the sidecar container is gone'))
+  const restarts = Number(process.env[RESTARTS_ENV] ?? 0)
+  const daemon = new Daemon(spec, {
+    env: process.env,
+    // A sidecar removed behind dsync's back (plain `docker compose down`): nothing left to sync.
+    onSidecarGone: () => void exit(0, 'the sidecar container is gone'),
+    onStop: () => void exit(0, 'asked to stop'),
+    restart:
+      restarts > 0
+        ? { count: restarts, cause: process.env[CAUSE_ENV] ?? 'the previous daemon died' }
+        : undefined,
+  })
   const server = serveControl(socket, (request, progress) => daemon.handle(request, progress))
+
+  // Restarts this daemon if it dies without being stopped (see guardian.ts).
+  const entry = fileURLToPath(import.meta.url)
+  let guardian: Spawned | undefined
+  const guard = () => {
+    guardian = startGuardian(stateDir, entry, (ended) => {
+      if (exiting || ended !== guardian) return
+      log.warn('the guardian process ended: starting another')
+      guard()
+    })
+  }
 
   let exiting = false
   const exit = async (code: number, why: string) => {
     if (exiting) return
     exiting = true
     log.info('stopping: %s', why)
+    // A deliberate stop: the guardian must not start another daemon.
+    guardian?.kill('SIGKILL')
     server.close()
     await daemon.stop()
     daemon.writeStatus()
@@ -41,12 +66,26 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void exit(0, 'SIGINT'))
   process.on('SIGHUP', () => void exit(0, 'SIGHUP'))
   process.on('uncaughtException', (error) => {
+    // Its state is unknown now: end, and let the guardian start a clean daemon.
     log.warn('uncaught error: %s', error.stack ?? error.message)
-    void exit(1, 'uncaught error')
+    server.close()
+    process.exit(1)
+  })
+  process.on('unhandledRejection', (reason) => {
+    log.warn(
+      'unhandled rejection (the daemon goes on): %s',
+      reason instanceof Error ? (reason.stack ?? reason.message) : String(reason),
+    )
   })
 
   await daemon.start()
-  log.info('daemon %d for project %s started', process.pid, spec.project)
+  guard()
+  log.info(
+    'daemon %d for project %s started%s',
+    process.pid,
+    spec.project,
+    restarts > 0 ? ` (restart ${restarts}: ${process.env[CAUSE_ENV] ?? ''})` : '',
+  )
 }
 
 main().catch((error: unknown) => {

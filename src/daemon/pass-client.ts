@@ -15,6 +15,7 @@ const workerPath = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pass
 export async function fullPassInChild(
   target: SyncTarget,
   container: string,
+  recordFile: string,
   env: NodeJS.ProcessEnv,
   onProgress?: (p: PassProgress) => void,
   adopt?: (pid: number, holds: string) => Promise<void>,
@@ -22,7 +23,7 @@ export async function fullPassInChild(
   const child = spawn(process.execPath, [workerPath, 'dsync-pass'], { env })
   // A worker that died is reported by its exit, not by a write to its stdin.
   child.stdin.on('error', () => undefined)
-  child.stdin.write(JSON.stringify({ target, container }) + '\n')
+  child.stdin.write(JSON.stringify({ target, container, recordFile }) + '\n')
   const adopted = (pid: number, holds: string) => {
     void (adopt?.(pid, holds) ?? Promise.resolve())
       .catch((error: unknown) => {

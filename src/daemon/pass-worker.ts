@@ -9,12 +9,15 @@
  */
 import { createInterface } from 'node:readline'
 import { AgentChannel } from '../strategies/agent.js'
+import { SyncRecord } from '../strategies/record.js'
 import { createStrategy } from './strategy.js'
 import type { SyncTarget } from '../strategies/types.js'
 
 interface PassRequest {
   target: SyncTarget
   container: string
+  /** The sync's record (see record.ts): read, and rewritten by the pass. */
+  recordFile: string
 }
 
 export type PassMessage =
@@ -30,12 +33,16 @@ async function main(): Promise<void> {
   let channel: AgentChannel | undefined
   const send = (message: PassMessage) => process.stdout.write(JSON.stringify(message) + '\n')
   try {
-    const strategy = createStrategy(request.target, {
-      container: request.container,
-      env: process.env,
-      agent: async () =>
-        (channel ??= await AgentChannel.open(request.container, { env: process.env })),
-    })
+    const strategy = createStrategy(
+      request.target,
+      {
+        container: request.container,
+        env: process.env,
+        agent: async () =>
+          (channel ??= await AgentChannel.open(request.container, { env: process.env })),
+      },
+      SyncRecord.load(request.recordFile),
+    )
     const result = await strategy.fullPass((progress) => send({ type: 'progress', progress }))
     // This pass's agent ends with this process, and with it the files it displaced (see the
     // agent): the daemon's agent takes them over first, and says so on stdin.

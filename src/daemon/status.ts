@@ -19,6 +19,18 @@ export interface SyncStatus {
   pending: number
   fullPasses: number
   batches: number
+  /** Host paths that could not be read (permissions): skipped, the rest synced. First 20. */
+  unreadable: string[]
+  unreadableCount: number
+  /** Recoveries without a user command: a lost watch re-established, a failing sync back. */
+  heals: number
+  lastHeal: Heal | undefined
+}
+
+export interface Heal {
+  /** ISO time. */
+  at: string
+  cause: string
 }
 
 export interface DaemonStatus {
@@ -30,6 +42,9 @@ export interface DaemonStatus {
   /** Milliseconds from start until every watch was set up. */
   watchSetupMs: number | undefined
   container: string
+  /** Times the daemon was restarted after it died (see guardian.ts), and why the last time. */
+  restarts: number
+  lastRestart: Heal | undefined
   syncs: SyncStatus[]
 }
 

@@ -20,6 +20,8 @@ export interface SpawnOptions {
   stdin?: 'pipe' | 'ignore'
   stdout?: 'pipe' | 'ignore' | 'inherit'
   stderr?: 'pipe' | 'ignore' | 'inherit'
+  /** In a process group of its own, so it outlives this process (see guardian.ts). */
+  detached?: boolean
 }
 
 export interface SpawnResult {
@@ -44,6 +46,7 @@ export function spawn(file: string, args: readonly string[], options: SpawnOptio
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'pipe', options.stdout ?? 'pipe', options.stderr ?? 'pipe'],
     signal: options.signal,
+    detached: options.detached,
   })
   const ended = new Promise<SpawnResult>((resolve) => {
     let error: Error | undefined

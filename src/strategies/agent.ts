@@ -69,6 +69,15 @@ export interface AgentRemoveOp {
   sync: string
   path: string
 }
+/**
+ * Removes a file or a symlink, or a folder only if it is empty (answering `kept` otherwise): what
+ * a one-way sync deletes, so that files the container wrote in a folder survive it.
+ */
+export interface AgentPruneOp {
+  op: 'prune'
+  sync: string
+  path: string
+}
 /** From now on, the sync root and every entry created or written get this owner. */
 export interface AgentSetOwnerOp {
   op: 'setOwner'
@@ -119,6 +128,7 @@ export type AgentOp =
   | AgentMkdirOp
   | AgentSymlinkOp
   | AgentRemoveOp
+  | AgentPruneOp
   | AgentSetOwnerOp
   | AgentReadyOp
   | AgentUnreadyOp
@@ -181,6 +191,11 @@ export interface AgentChannelOptions {
   timeoutMs?: number
   /** Called once when the channel is gone, with the reason unless `close()` ended it. */
   onClose?: (error: AgentChannelError | undefined) => void
+  /**
+   * Requests waiting this long with no byte from the agent end the channel (a paused or hung
+   * sidecar); default 10 s. Answers keep arriving during any real work, even a large write.
+   */
+  stallMs?: number
 }
 
 interface Pending {
@@ -211,6 +226,9 @@ export class AgentChannel implements AsyncDisposable {
   #corked = false
   #exited: Promise<void>
   #agentPid = 0
+  /** When the agent last sent anything, or a request began waiting on a quiet channel. */
+  #heardAt = 0
+  #watchdog: NodeJS.Timeout | undefined
 
   private constructor(
     readonly container: string,
@@ -302,6 +320,15 @@ export class AgentChannel implements AsyncDisposable {
 
   remove(sync: string, path: string): Promise<void> {
     return this.#void({ op: 'remove', sync, path })
+  }
+
+  /**
+   * Prunes these paths (children before parents), pipelined; resolves with the folders that were
+   * kept because they still hold something.
+   */
+  async prune(sync: string, paths: readonly string[]): Promise<string[]> {
+    const answers = await Promise.all(paths.map((path) => this.#send({ op: 'prune', sync, path })))
+    return paths.filter((_, i) => answers[i] === 'kept')
   }
 
   setOwner(
@@ -420,6 +447,7 @@ export class AgentChannel implements AsyncDisposable {
     const promise = new Promise<string>((resolve, reject) => {
       this.#pending.set(id, { id, op, resolve, reject })
     })
+    this.#watch()
     const stdin = this.#child.stdin
     // Requests of one tick leave in one write(2).
     if (!this.#corked) {
@@ -434,7 +462,34 @@ export class AgentChannel implements AsyncDisposable {
     return promise
   }
 
+  /** Every request has a deadline: a channel that goes quiet while requests wait is failed. */
+  #watch(): void {
+    if (this.#pending.size === 1) this.#heardAt = Date.now()
+    if (this.#watchdog) return
+    const stallMs = this.options.stallMs ?? 10_000
+    this.#watchdog = setInterval(
+      () => {
+        if (this.#pending.size === 0) {
+          clearInterval(this.#watchdog)
+          this.#watchdog = undefined
+          return
+        }
+        if (Date.now() - this.#heardAt < stallMs) return
+        this.#fail(
+          new AgentChannelError(
+            this.container,
+            `the agent did not answer within ${Math.round(stallMs / 1000)} s`,
+            'is the sidecar paused or hung? (docker ps); dsync reconnects when it answers again',
+          ),
+        )
+      },
+      Math.min(1000, stallMs),
+    )
+    this.#watchdog.unref()
+  }
+
   #onData(chunk: Buffer): void {
+    this.#heardAt = Date.now()
     // A large answer (a manifest) arrives in many chunks: gather them until it is complete
     // instead of copying the growing buffer on every chunk.
     if (this.#awaiting > 0) {
@@ -540,6 +595,8 @@ export class AgentChannel implements AsyncDisposable {
       )
     }
     this.#closed = true
+    clearInterval(this.#watchdog)
+    this.#watchdog = undefined
     const error = this.#error ?? new AgentChannelError(this.container, 'channel is closed')
     for (const pending of this.#pending.values()) pending.reject(error)
     this.#pending.clear()
@@ -572,7 +629,8 @@ function encode(id: number, op: AgentOp): Uint8Array[] {
     case 'symlink':
       return frame(id, 'symlink', op.sync, op.path, Buffer.from(op.target, 'utf8'), [])
     case 'remove':
-      return frame(id, 'remove', op.sync, op.path, none, [])
+    case 'prune':
+      return frame(id, op.op, op.sync, op.path, none, [])
     case 'setOwner':
       return frame(id, 'setowner', op.sync, '', none, [
         ownerId(op.uid),

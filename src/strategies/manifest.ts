@@ -8,6 +8,7 @@
 import { lstat, readdir, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { excludedWithParents, type ExcludeMatcher } from './excludes.js'
+import { deepestFirst } from './record.js'
 
 export type EntryType = 'f' | 'd' | 'l'
 
@@ -35,6 +36,8 @@ export interface WalkResult {
   entries: Manifest
   /** Excluded folders that were not descended into (absolute paths), for the watcher. */
   prunedDirs: string[]
+  /** Folders that could not be listed (permissions): skipped, and reported. */
+  unreadable: string[]
   bytes: number
 }
 
@@ -46,6 +49,7 @@ export async function walkHost(
 ): Promise<WalkResult> {
   const entries: Manifest = new Map()
   const prunedDirs: string[] = []
+  const unreadable: string[] = []
   let bytes = 0
   // Level by level, a bounded number of folders at once: the thread pool overlaps the lstats.
   let frontier = [start]
@@ -57,6 +61,11 @@ export async function walkHost(
         names = await readdir(path.join(root, dir), { withFileTypes: true })
       } catch (error) {
         if (isGone(error)) return
+        const code = (error as { code?: string }).code
+        if (code === 'EACCES' || code === 'EPERM') {
+          unreadable.push(dir)
+          return
+        }
         throw error
       }
       await Promise.all(
@@ -77,7 +86,7 @@ export async function walkHost(
     })
     frontier = next
   }
-  return { entries, prunedDirs, bytes }
+  return { entries, prunedDirs, unreadable, bytes }
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
@@ -168,7 +177,11 @@ export function parseSecondsToMs(text: string): number {
 export interface Difference {
   /** Entries to create or update, parents before children. */
   upserts: Entry[]
-  /** Paths to remove from the volume, outermost only. */
+  /**
+   * Paths to remove from the volume, children before parents: every one of them recorded as
+   * put there by the sync (see record.ts), so that a folder holding files of the container's
+   * can be kept while the sync's own files in it go.
+   */
   removals: string[]
 }
 
@@ -178,6 +191,8 @@ const MTIME_TOLERANCE_MS = 0.001
 export interface DiffOptions {
   matcher: ExcludeMatcher
   owner: { uid: number; gid: number }
+  /** Whether the sync put this volume path there (its record holds it). */
+  owned(rel: string): boolean
 }
 
 export function diffManifests(host: Manifest, volume: Manifest, options: DiffOptions): Difference {
@@ -188,16 +203,14 @@ export function diffManifests(host: Manifest, volume: Manifest, options: DiffOpt
   }
   upserts.sort((a, b) => compareDepth(a.rel, b.rel))
   const removals: string[] = []
-  const removed = new Set<string>()
-  const candidates = [...volume.keys()].filter((rel) => !host.has(rel)).sort(compareDepth)
-  for (const rel of candidates) {
-    if (hasRemovedParent(rel, removed)) continue
-    const v = volume.get(rel) as Entry
-    // Excluded paths in the volume belong to the container: never deleted.
+  for (const [rel, v] of volume) {
+    if (host.has(rel)) continue
+    // Written by the container (not recorded), or excluded: the container's, never deleted.
+    if (!options.owned(rel)) continue
     if (excludedWithParents(options.matcher, rel, v.type === 'd')) continue
     removals.push(rel)
-    removed.add(rel)
   }
+  removals.sort(deepestFirst)
   return { upserts, removals }
 }
 
@@ -214,13 +227,6 @@ function differs(h: Entry, v: Entry, owner: { uid: number; gid: number }): boole
     case 'l':
       return h.target !== v.target
   }
-}
-
-function hasRemovedParent(rel: string, removed: Set<string>): boolean {
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) {
-    if (removed.has(rel.slice(0, i))) return true
-  }
-  return false
 }
 
 /** Parents before children, then by name: a stable order for creating trees. */

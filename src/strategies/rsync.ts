@@ -30,6 +30,7 @@ import {
   type Entry,
   type Manifest,
 } from './manifest.js'
+import { deepestFirst, SyncRecord } from './record.js'
 import type { PassResult, Sidecar, SyncStrategy, SyncTarget } from './types.js'
 
 const log = logger('dsync:sync:rsync')
@@ -55,6 +56,8 @@ export class RsyncStrategy implements SyncStrategy {
   constructor(
     readonly target: SyncTarget,
     private readonly sidecar: Sidecar,
+    /** What this sync has put in the volume: the only entries it ever deletes there. */
+    readonly record: SyncRecord = SyncRecord.inMemory(),
   ) {
     this.matcher = excludeMatcher(target.excludes, target.excludesType)
   }
@@ -80,11 +83,17 @@ export class RsyncStrategy implements SyncStrategy {
     // A full pass starts from what the volume holds, not from what was sent.
     this.sent.clear()
     await this.agent()
+    await assertSourceExists(target.src)
     const [host, volume] = await Promise.all([
       walkHost(target.src, this.matcher),
       this.volumeManifest(),
     ])
-    const diff = diffManifests(host.entries, volume, { matcher: this.matcher, owner: target.owner })
+    const { record } = this
+    const diff = diffManifests(host.entries, volume, {
+      matcher: this.matcher,
+      owner: target.owner,
+      owned: (rel) => record.has(rel),
+    })
     const bytes = diff.upserts.reduce((n, e) => n + (e.type === 'f' ? e.size : 0), 0)
     progress.start(diff.upserts.length, bytes)
     log.debug(
@@ -95,21 +104,26 @@ export class RsyncStrategy implements SyncStrategy {
       diff.upserts.length,
       diff.removals.length,
     )
-    await this.apply(diff.upserts, diff.removals, volume, progress)
+    const { kept, unreadable } = await this.apply(diff.upserts, diff.removals, volume, progress)
+    // Everything on the host is in the volume now (or could not be read, which does no harm
+    // here), and so are the folders kept for the container's files in them.
+    record.replace([...host.entries.keys(), ...kept])
     progress.done()
     return {
       kind: 'full',
-      changed: diff.upserts.length + diff.removals.length,
+      changed: diff.upserts.length + diff.removals.length - kept.length - unreadable.length,
       bytes,
       prunedDirs: host.prunedDirs,
+      unreadable: [...host.unreadable, ...unreadable],
     }
   }
 
   async syncPaths(paths: ReadonlySet<string>, created: ReadonlySet<string>): Promise<PassResult> {
     const { target } = this
     const upserts = new Map<string, Entry>()
-    const removals: string[] = []
+    const removals = new Set<string>()
     const signatures = new Map<string, string>()
+    const unreadable: string[] = []
     for (const rel of [...paths].sort(compareDepth)) {
       // The signature first: taken after the entry, it could describe a later state of the file
       // than the one sent, and that state would then be skipped.
@@ -117,7 +131,8 @@ export class RsyncStrategy implements SyncStrategy {
       const entry = await statEntry(target.src, rel)
       if (excludedWithParents(this.matcher, rel, entry?.type === 'd')) continue
       if (!entry) {
-        removals.push(rel)
+        // Only what the sync put there goes; the container's own files stay.
+        for (const owned of this.record.under(rel)) removals.add(owned)
         this.sent.delete(rel)
         continue
       }
@@ -130,25 +145,33 @@ export class RsyncStrategy implements SyncStrategy {
         // A folder moved or created with contents may not report every file in it.
         const inside = await walkHost(target.src, this.matcher, rel)
         for (const [r, e] of inside.entries) upserts.set(r, e)
+        unreadable.push(...inside.unreadable)
       }
     }
     const list = [...upserts.values()].sort((a, b) => compareDepth(a.rel, b.rel))
-    await this.apply(list, removals, undefined, progressReporter(target.name))
-    for (const [rel, signature] of signatures) this.sent.set(rel, signature)
+    const prunes = [...removals].filter((rel) => !upserts.has(rel)).sort(deepestFirst)
+    const applied = await this.apply(list, prunes, undefined, progressReporter(target.name))
+    const skipped = new Set(applied.unreadable)
+    for (const [rel, signature] of signatures) if (!skipped.has(rel)) this.sent.set(rel, signature)
     return {
       kind: 'paths',
-      changed: list.length + removals.length,
+      changed: list.length + prunes.length,
       bytes: list.reduce((n, e) => n + (e.type === 'f' ? e.size : 0), 0),
+      unreadable: [...unreadable, ...applied.unreadable],
     }
   }
 
-  /** Removals first (and entries whose type changed), then new trees by tar, then the rest. */
+  /**
+   * Removals first (and entries whose type changed), then new trees by tar, then the rest.
+   * Resolves with the folders kept because the container's files are in them, and the files
+   * that could not be read on the host (skipped: the rest is synced all the same).
+   */
   private async apply(
     upserts: Entry[],
-    removals: string[],
+    prunes: string[],
     volume: Manifest | undefined,
     progress: ProgressReporter,
-  ): Promise<void> {
+  ): Promise<{ kept: string[]; unreadable: string[] }> {
     const { name } = this.target
     const agent = await this.agent()
     const typeChanged = volume
@@ -157,23 +180,28 @@ export class RsyncStrategy implements SyncStrategy {
           return v !== undefined && v.type !== e.type
         })
       : []
-    const removeOps: AgentOp[] = [...removals, ...typeChanged.map((e) => e.rel)].map((rel) => ({
-      op: 'remove',
-      sync: name,
-      path: rel,
-    }))
-    if (removeOps.length > 0) await agent.apply(removeOps)
+    // The host replaced a file by a folder or the reverse: the host's entry wins.
+    if (typeChanged.length > 0) {
+      await agent.apply(typeChanged.map((e) => ({ op: 'remove', sync: name, path: e.rel })))
+    }
+    const kept = prunes.length > 0 ? await agent.prune(name, prunes) : []
+    const keptSet = new Set(kept)
+    this.record.remove(prunes.filter((rel) => !keptSet.has(rel)))
+    // Recorded before they are written: a pass cut short leaves a record that is too large,
+    // which is harmless, never one that forgets a file of the sync's.
+    this.record.add(upserts.map((e) => e.rel))
 
     let rest = upserts
+    const unreadable: string[] = []
     if (volume) {
       const fresh = upserts.filter((e) => !volume.has(e.rel) || typeChanged.includes(e))
       if (fresh.length >= TAR_MIN_ENTRIES) {
-        await this.tar(fresh, progress)
+        unreadable.push(...(await this.tar(fresh, progress)))
         const sent = new Set(fresh)
         rest = upserts.filter((e) => !sent.has(e))
       }
     }
-    if (rest.length === 0) return
+    if (rest.length === 0) return { kept, unreadable }
     const files = rest.filter((e) => e.type === 'f')
     const bytes = files.reduce((n, e) => n + e.size, 0)
     if (
@@ -181,16 +209,19 @@ export class RsyncStrategy implements SyncStrategy {
       bytes <= AGENT_MAX_BYTES &&
       files.every((e) => e.size <= AGENT_MAX_FILE)
     ) {
-      await this.viaAgent(rest, progress)
+      unreadable.push(...(await this.viaAgent(rest, progress)))
     } else {
-      await this.rsync(rest, progress)
+      unreadable.push(...(await this.rsync(rest, progress)))
     }
+    return { kept, unreadable }
   }
 
-  private async viaAgent(entries: Entry[], progress: ProgressReporter): Promise<void> {
+  /** Resolves with the files that could not be read (skipped). */
+  private async viaAgent(entries: Entry[], progress: ProgressReporter): Promise<string[]> {
     const { name, src } = this.target
     const agent = await this.agent()
     const ops: AgentOp[] = []
+    const unreadable: string[] = []
     // Read in order but a few at a time: the thread pool overlaps the reads.
     const contents = await mapLimit(entries, 16, async (e) => {
       if (e.type !== 'f') return undefined
@@ -198,6 +229,10 @@ export class RsyncStrategy implements SyncStrategy {
         return await readFile(path.join(src, e.rel))
       } catch (error) {
         if (isGone(error)) return null
+        if (isUnreadable(error)) {
+          unreadable.push(e.rel)
+          return null
+        }
         throw error
       }
     })
@@ -221,10 +256,14 @@ export class RsyncStrategy implements SyncStrategy {
       }
     })
     await agent.apply(ops)
+    return unreadable
   }
 
-  /** rsync with the exact list of paths; `-I` because the list is known to differ. */
-  private async rsync(entries: Entry[], progress: ProgressReporter): Promise<void> {
+  /**
+   * rsync with the exact list of paths; `-I` because the list is known to differ. Resolves with
+   * the files rsync could not read (skipped).
+   */
+  private async rsync(entries: Entry[], progress: ProgressReporter): Promise<string[]> {
     const { target, sidecar } = this
     const args = [
       '-a',
@@ -240,6 +279,8 @@ export class RsyncStrategy implements SyncStrategy {
       '--from0',
       '--files-from=-',
       '--blocking-io',
+      // A paused or hung sidecar must not hold the sync for ever.
+      '--timeout=30',
       '--out-format=%n',
       '-e',
       'docker exec -i',
@@ -255,7 +296,7 @@ export class RsyncStrategy implements SyncStrategy {
     const agent = await this.agent()
     await agent.hold(target.name, files)
     try {
-      await this.runRsync(args, list, sizes, progress)
+      return await this.runRsync(args, list, sizes, progress)
     } finally {
       await agent.settle(target.name, files)
     }
@@ -266,7 +307,7 @@ export class RsyncStrategy implements SyncStrategy {
     list: string,
     sizes: Map<string, number>,
     progress: ProgressReporter,
-  ): Promise<void> {
+  ): Promise<string[]> {
     const child = spawn('rsync', args, { env: this.sidecar.env })
     child.stdin?.end(list)
     let buffered = ''
@@ -279,19 +320,28 @@ export class RsyncStrategy implements SyncStrategy {
         progress.advance(1, sizes.get(rel) ?? 0)
       }
     })
-    let stderr = ''
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString('utf8')).slice(-4000)
-    })
+    const stderr = new LineTail()
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk))
     const result = await child
     // 24: some files vanished before they could be sent; their deletion is another event.
-    if (result.exitCode !== 0 && result.exitCode !== 24) {
-      throw new ExternalError(describeCommand('rsync', args), result.exitCode, stderr)
-    }
+    if (result.exitCode === 0 || result.exitCode === 24) return []
+    const { unreadable, other } = rsyncFailures(stderr.lines(), this.target.src)
+    // 23 with nothing but files it could not open: those are skipped, the rest is synced.
+    if (result.exitCode === 23 && other.length === 0 && unreadable.length > 0) return unreadable
+    throw new ExternalError(
+      describeCommand('rsync', args),
+      result.exitCode,
+      // rsync's last line is only "some files could not be transferred (see previous errors)":
+      // the lines naming the files are the ones worth reading.
+      (other.length > 0 ? other : stderr.lines()).slice(-5).join('\n'),
+    )
   }
 
-  /** One tar stream of new entries (parents first), owner and nanosecond mtimes kept. */
-  private async tar(entries: Entry[], progress: ProgressReporter): Promise<void> {
+  /**
+   * One tar stream of new entries (parents first), owner and nanosecond mtimes kept. Resolves
+   * with the files tar could not read (skipped).
+   */
+  private async tar(entries: Entry[], progress: ProgressReporter): Promise<string[]> {
     const { target, sidecar } = this
     const createArgs = [
       '-c',
@@ -324,38 +374,133 @@ export class RsyncStrategy implements SyncStrategy {
     const producer = spawn('tar', createArgs, { env: sidecar.env })
     const consumer = spawn('docker', extractArgs, { env: sidecar.env, stdout: 'ignore' })
     producer.stdin?.end(entries.map((e) => e.rel).join('\0') + '\0')
+    // A paused or hung sidecar must not hold the sync for ever: no byte for 30 s ends both.
+    let movedAt = Date.now()
+    const stall = setInterval(() => {
+      if (Date.now() - movedAt < 30_000) return
+      producer.kill('SIGKILL')
+      consumer.kill('SIGKILL')
+    }, 1000)
+    stall.unref()
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
+        movedAt = Date.now()
         progress.bytes(chunk.length)
         done(null, chunk)
       },
     })
-    let producerErr = ''
+    const producerErr = new LineTail()
     let consumerErr = ''
-    producer.stderr?.on(
-      'data',
-      (c: Buffer) => (producerErr = (producerErr + c.toString()).slice(-4000)),
-    )
+    producer.stderr?.on('data', (c: Buffer) => producerErr.push(c))
     consumer.stderr?.on(
       'data',
       (c: Buffer) => (consumerErr = (consumerErr + c.toString()).slice(-4000)),
     )
     if (!producer.stdout || !consumer.stdin) throw new Error('tar pipes are missing')
     const piping = pipeline(producer.stdout, counter, consumer.stdin)
-    const [made, taken] = await Promise.all([producer, consumer, piping])
+    let made, taken
+    try {
+      ;[made, taken] = await Promise.all([producer, consumer, piping])
+    } finally {
+      clearInterval(stall)
+    }
     // tar exits 1 when a file changed while it was read: the watcher sends it again.
     if ((made.exitCode ?? 1) > 1) {
-      throw new ExternalError(describeCommand('tar', createArgs), made.exitCode, producerErr)
+      throw new ExternalError(
+        describeCommand('tar', createArgs),
+        made.exitCode,
+        producerErr.lines().slice(-5).join('\n'),
+      )
     }
     if (taken.exitCode !== 0) {
       throw new ExternalError(describeCommand('docker', extractArgs), taken.exitCode, consumerErr)
     }
     progress.advance(entries.length, 0)
+    // --ignore-failed-read: tar warns and goes on; those files are not in the volume.
+    return tarUnreadable(producerErr.lines())
   }
 
   private async volumeManifest(): Promise<Manifest> {
     const agent = await this.agent()
     return parseVolumeManifest(await agent.list(this.target.name))
+  }
+}
+
+/** The host folder must exist: a pass over a missing one would empty the volume. */
+async function assertSourceExists(src: string): Promise<void> {
+  try {
+    if ((await lstat(src)).isDirectory()) return
+  } catch (error) {
+    if (!isGone(error)) throw error
+  }
+  throw new SourceMissingError(src)
+}
+
+/** The sync's host folder is gone (deleted, or being replaced): nothing is synced until it is back. */
+export class SourceMissingError extends Error {
+  constructor(readonly src: string) {
+    super(`the host folder ${src} is missing; syncing resumes when it is back`)
+  }
+}
+
+/** A read refused by permissions: that file is skipped and reported, the rest goes on. */
+export function isUnreadable(error: unknown): boolean {
+  const code = (error as { code?: string }).code
+  return code === 'EACCES' || code === 'EPERM'
+}
+
+/**
+ * rsync's error lines, split into files it could not open for reading (relative to src) and
+ * everything else. `rsync: [sender] send_files failed to open "/src/x": Permission denied (13)`
+ * (3.2) and `rsync: send_files failed to open "/src/x": Permission denied (13)` (3.1).
+ */
+export function rsyncFailures(
+  lines: readonly string[],
+  src: string,
+): { unreadable: string[]; other: string[] } {
+  const unreadable: string[] = []
+  const other: string[] = []
+  const root = src.endsWith('/') ? src : `${src}/`
+  for (const line of lines) {
+    const open =
+      /failed to open "(.*)": (?:Permission denied|Operation not permitted) \(\d+\)/.exec(line)
+    const opendir = /opendir "(.*)" failed: (?:Permission denied|Operation not permitted)/.exec(
+      line,
+    )
+    const file = open?.[1] ?? opendir?.[1]
+    if (file !== undefined) {
+      unreadable.push(file.startsWith(root) ? file.slice(root.length) : file)
+    } else if (/^rsync(: | error:)/.test(line) && !/see previous errors/.test(line)) {
+      other.push(line)
+    }
+  }
+  return { unreadable, other }
+}
+
+/** `tar: x: Cannot open: Permission denied` (with --ignore-failed-read: a warning). */
+export function tarUnreadable(lines: readonly string[]): string[] {
+  const out: string[] = []
+  for (const line of lines) {
+    const m =
+      /^tar: (.*): Cannot (?:open|read|opendir|savedir): (?:Permission denied|Operation not permitted)$/.exec(
+        line,
+      )
+    if (m?.[1] !== undefined) out.push(m[1])
+  }
+  return out
+}
+
+/** The last lines a child wrote (bounded), split on newlines. */
+class LineTail {
+  private text = ''
+  push(chunk: Buffer): void {
+    this.text = (this.text + chunk.toString('utf8')).slice(-64 * 1024)
+  }
+  lines(): string[] {
+    return this.text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
   }
 }
 

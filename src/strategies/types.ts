@@ -38,6 +38,8 @@ export interface PassResult {
   bytes: number
   /** Folders excluded by the rules (absolute host paths), found by a full pass. */
   prunedDirs?: string[]
+  /** Host paths that could not be read (permissions): skipped, everything else synced. */
+  unreadable?: string[]
 }
 
 export interface SyncStrategy {

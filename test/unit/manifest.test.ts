@@ -134,8 +134,8 @@ describe('parseVolumeManifest', () => {
 })
 
 describe('diffManifests', () => {
-  const diff = (host: Manifest, volume: Manifest, matcher = NONE) =>
-    diffManifests(host, volume, { matcher, owner: OWNER })
+  const diff = (host: Manifest, volume: Manifest, matcher = NONE, owned = (_rel: string) => true) =>
+    diffManifests(host, volume, { matcher, owner: OWNER, owned })
 
   test('Given identical manifests, When diffed, Then nothing to do', () => {
     const m = manifest(entry('a'), entry('d', { type: 'd', mode: 0o755 }))
@@ -213,7 +213,7 @@ describe('diffManifests', () => {
     })
   })
 
-  test('Given a removed folder tree, When diffed, Then only the outermost path is removed', () => {
+  test('Given a removed folder tree, When diffed, Then every recorded path goes, children first', () => {
     const volume = manifest(
       entry('keep'),
       entry('old', { type: 'd' }),
@@ -225,9 +225,30 @@ describe('diffManifests', () => {
     )
 
     expect(diff(manifest(entry('keep')), volume).removals).toEqual([
+      'old/a/b.txt',
+      'old/a',
+      'old/c.txt',
       'gone.txt',
       'old',
       'oldish.txt',
+    ])
+  })
+
+  test('Given volume entries the sync never put there, When diffed, Then they are kept (the container wrote them)', () => {
+    const volume = manifest(
+      entry('src', { type: 'd' }),
+      entry('src/a.js'),
+      entry('src/cache', { type: 'd' }),
+      entry('src/cache/x'),
+      entry('out.txt'),
+      entry('deleted-on-host.txt'),
+    )
+    const recorded = new Set(['src', 'src/a.js', 'deleted-on-host.txt'])
+
+    expect(diff(manifest(), volume, NONE, (rel) => recorded.has(rel)).removals).toEqual([
+      'src/a.js',
+      'deleted-on-host.txt',
+      'src',
     ])
   })
 
@@ -354,7 +375,11 @@ describe('walkHost', () => {
   test('Given a walk of a host tree and an empty volume, When diffed, Then every entry is upserted parents first', async () => {
     const { entries } = await walkHost(root, excludeMatcher(['node_modules/'], 'gitignore'))
 
-    const { upserts } = diffManifests(entries, new Map(), { matcher: NONE, owner: OWNER })
+    const { upserts } = diffManifests(entries, new Map(), {
+      matcher: NONE,
+      owner: OWNER,
+      owned: () => true,
+    })
 
     expect(upserts.map((e) => e.rel)).toEqual([...entries.keys()].sort(compareDepth))
   })
