@@ -1,7 +1,10 @@
 /**
  * `dsync compose ...` end to end, as a user runs it: the built CLI against the real engine and
- * the user's own compose CLI (here docker-compose v1). Each test works in a copy of a fixture
- * with a unique project name and its own state directory, and removes what it created.
+ * the user's own compose CLI: Compose v2 (`docker compose`) by default, v1 (`docker-compose`)
+ * with DSYNC_COMPOSE=v1; CI runs the file both ways. Where the two differ (exit codes, what
+ * they accept) a test compares dsync with plain compose in the same run. Each test works in a
+ * copy of a fixture with a unique project name and its own state directory, and removes what
+ * it created.
  */
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -113,14 +116,25 @@ async function within<T>(ms: number, what: string, promise: PromiseLike<T>): Pro
   }
 }
 
+/** The compose dsync picks: `docker compose` (v2) where it exists unless DSYNC_COMPOSE=v1. */
+async function composeCommand(): Promise<{ file: string; prefix: string[]; major: 1 | 2 }> {
+  if (process.env.DSYNC_COMPOSE !== 'v1') {
+    const v2 = await run('docker', ['compose', 'version'], { reject: false })
+    if (v2.exitCode === 0) return { file: 'docker', prefix: ['compose'], major: 2 }
+  }
+  return { file: 'docker-compose', prefix: [], major: 1 }
+}
+
 /** The same compose arguments run directly with the user's compose CLI, for comparison. */
-async function plainCompose(p: TestProject, args: string[]): Promise<RunResult> {
-  // The compose dsync would pick: `docker compose` (v2) where it exists, else docker-compose.
-  const v2 = await run('docker', ['compose', 'version'], { reject: false })
-  const [file, ...prefix] = v2.exitCode === 0 ? ['docker', 'compose'] : ['docker-compose']
-  return run(file ?? 'docker-compose', [...prefix, ...args], {
+async function plainCompose(
+  p: TestProject,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunResult> {
+  const compose = await composeCommand()
+  return run(compose.file, [...compose.prefix, ...args], {
     cwd: p.dir,
-    env: p.env,
+    env: { ...p.env, ...env },
     reject: false,
   })
 }
@@ -285,22 +299,23 @@ describe('an rsync project', () => {
 // ---------------------------------------------------------------------------------------------
 // 3. No x-sync block: exactly plain compose
 
-test('a project without x-sync behaves exactly as plain docker-compose, and leaves no state', async () => {
+test('a project without x-sync behaves exactly as plain compose, and leaves no state', async () => {
   // Given a compose project with no x-sync block
   const p = project('e2e-plain')
+  // (v2 exits 15 on an invalid file where v1 exits 1: whatever compose says is right)
   const cases = [
-    { args: ['config'], code: 0 },
-    { args: ['-f', 'invalid.yaml', 'config'], code: 1 },
-    { args: ['exec', '-T', 'app', 'true'], code: 1 },
+    { args: ['config'], ok: true },
+    { args: ['-f', 'invalid.yaml', 'config'], ok: false },
+    { args: ['exec', '-T', 'app', 'true'], ok: false },
   ]
 
-  for (const { args, code } of cases) {
-    // When the same arguments go to docker-compose and to dsync compose
+  for (const { args, ok } of cases) {
+    // When the same arguments go to plain compose and to dsync compose
     const direct = await plainCompose(p, args)
     const viaDsync = await p.dsync(['compose', ...args])
 
     // Then the exit code, stdout and message are compose's
-    expect(direct.exitCode, direct.stderr).toBe(code)
+    expect(direct.exitCode === 0, direct.stderr).toBe(ok)
     expect({ args, code: viaDsync.exitCode, stdout: viaDsync.stdout }).toEqual({
       args,
       code: direct.exitCode,
@@ -515,10 +530,10 @@ test('a sidecar image without the dsync agent: up fails in seconds, exit 75, not
   // When the user brings the project up
   const up = await p.dsync(['compose', '-f', 'foreign-image.yaml', 'up', '-d'])
 
-  // Then the initial sync gives up after its retries with one line that says why
+  // Then dsync says in one line that the sidecar exited and what x-sync.image must be
   expect(up.exitCode, up.stderr).toBe(75)
   expect(lines(up.stderr).at(-1)).toMatch(
-    /^dsync: initial sync of "code" failed 3 times: .*dsync-agent.*; fix the cause, then run dsync compose up again$/,
+    /^dsync: the sync sidecar exited with code \d+.*; x-sync\.image \(debian:bookworm-slim\) must be dsync's sync image/,
   )
   expect(up.stderr).not.toMatch(/^\s+at /m)
   // And no container, volume, network or daemon is left
@@ -529,27 +544,46 @@ test('a sidecar image without the dsync agent: up fails in seconds, exit 75, not
 // ---------------------------------------------------------------------------------------------
 // 7. Signals reach compose
 
-test('SIGTERM to an attached dsync compose up stops the project and dsync exits', async () => {
-  // Given an attached `dsync compose up` whose app traps TERM
-  const p = project('e2e-trap')
-  const child = spawn(process.execPath, [cliPath, 'compose', 'up'], {
-    cwd: p.dir,
-    env: p.env,
-    stdin: 'ignore',
-  })
+/** SIGTERM to an attached `up` (dsync's, or plain compose's) once the app is ready. */
+async function terminateAttachedUp(p: TestProject, command: string[]) {
+  const [file = '', ...args] = command
+  const child = spawn(file, args, { cwd: p.dir, env: p.env, stdin: 'ignore' })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
   try {
     await waitFor('the app to be ready', () => output.includes('app ready'), 60_000)
-
-    // When SIGTERM is sent to the dsync process
     child.kill('SIGTERM')
-    const result = await within(60_000, 'dsync to exit after SIGTERM', child)
+    const result = await within(60_000, `${file} to exit after SIGTERM`, child)
+    return { result, output }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await child
+  }
+}
 
-    // Then dsync exits on its own once compose has stopped the project (not killed by the signal)
+test('SIGTERM to an attached dsync compose up stops the project and dsync exits as compose does', async () => {
+  // Given plain compose's own exit code for SIGTERM to an attached up (v1: 0, v2: 130)
+  const plain = project('e2e-trap')
+  const compose = await composeCommand()
+  const expected = await terminateAttachedUp(plain, [compose.file, ...compose.prefix, 'up'])
+  expect(expected.result.signal, expected.output).toBeUndefined()
+
+  // Given an attached `dsync compose up` whose app traps TERM
+  const p = project('e2e-trap')
+  {
+    // When SIGTERM is sent to the dsync process
+    const { result, output } = await terminateAttachedUp(p, [
+      process.execPath,
+      cliPath,
+      'compose',
+      'up',
+    ])
+
+    // Then dsync exits on its own once compose has stopped the project (not killed by the
+    // signal), with compose's code
     expect(result.signal, output).toBeUndefined()
-    expect(result.exitCode, output).toBe(0)
+    expect(result.exitCode, output).toBe(expected.result.exitCode)
 
     // And the app got TERM: it is stopped, exited 0 from its trap (not 137 after compose's stop
     // timeout), and logged it
@@ -563,8 +597,216 @@ test('SIGTERM to an attached dsync compose up stops the project and dsync exits'
     expect(state.stdout).toBe('false 0')
     const logs = await p.dsync(['compose', 'logs', 'app'])
     expect(logs.stdout).toContain('app got TERM')
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await child
   }
+})
+
+// ---------------------------------------------------------------------------------------------
+// 8. Real-world compose files
+
+describe('a real-world compose file (80 services sharing anchors)', () => {
+  let p: TestProject
+  beforeAll(() => {
+    p = testProject('e2e-real-world')
+  })
+  afterAll(async () => {
+    await p.dispose()
+  })
+
+  test.each([['config'], ['ps'], ['down']])(
+    '%s: accepted as plain compose accepts it',
+    async (subcommand) => {
+      // When the same subcommand goes to plain compose and to dsync compose
+      const direct = await plainCompose(p, [subcommand])
+      const viaDsync = await p.dsync(['compose', subcommand])
+
+      // Then both succeed, and dsync says nothing about aliases
+      expect(direct.exitCode, direct.stderr).toBe(0)
+      expect(viaDsync.exitCode, viaDsync.stderr).toBe(0)
+      expect(viaDsync.stderr).not.toMatch(/alias|YAML/i)
+    },
+  )
+
+  test('config plans the sync of the one service that mounts it', async () => {
+    const config = await p.dsync(['compose', 'config'])
+
+    expect(config.exitCode, config.stderr).toBe(0)
+    expect(mountsOf(config.stdout, 'app')).toEqual([
+      { type: 'volume', source: 'code', target: '/app' },
+    ])
+  })
+
+  test('!reset and !override in an override file: as plain compose, and no YAML warning', async () => {
+    // When a file with compose's merge tags is layered on top (v2 accepts them, v1 refuses)
+    const args = ['-f', 'compose.yaml', '-f', 'tags.yaml', 'config']
+    const direct = await plainCompose(p, args)
+    const viaDsync = await p.dsync(['compose', ...args])
+
+    // Then dsync succeeds or fails as compose does, and never prints yaml's "Unresolved tag"
+    expect(viaDsync.exitCode === 0, viaDsync.stderr).toBe(direct.exitCode === 0)
+    expect(viaDsync.stderr).not.toContain('Unresolved tag')
+    expect(viaDsync.stderr).not.toContain('YAMLWarning')
+    if (direct.exitCode === 0) {
+      const app = (
+        parse(viaDsync.stdout) as { services: Record<string, { environment?: unknown }> }
+      ).services.app
+      expect(app?.environment).toEqual({ FROM_TAGS: '1' })
+    } else {
+      expect(viaDsync.exitCode).toBe(direct.exitCode)
+    }
+  })
+})
+
+test('a sync mounted only by a service of an inactive profile is idle: config, ps and down work', async () => {
+  // Given the only service that mounts ./src in the profile "dev", which is not active
+  const p = project('e2e-profiles')
+
+  for (const subcommand of ['config', 'ps', 'down']) {
+    // When the user runs config, ps and down without the profile
+    const result = await p.dsync(['compose', subcommand])
+
+    // Then each succeeds as plain compose does
+    expect(result.exitCode, `${subcommand}: ${result.stderr}`).toBe(0)
+    expect(result.stderr).not.toContain('no service mounts')
+  }
+
+  // And with the profile active, the sync is planned
+  const active = await p.dsync(['compose', '--profile', 'dev', 'config'])
+  expect(active.exitCode, active.stderr).toBe(0)
+  expect(servicesOf(active.stdout)).toEqual(['app', 'db', 'dsync-sync'])
+})
+
+// ---------------------------------------------------------------------------------------------
+// 9. Taking a project down whatever x-sync says now
+
+test('down -v works after the x-sync block became invalid: the last override is used', async () => {
+  // Given an rsync project that is up
+  const p = project('rsync')
+  const up = await p.dsync(['compose', 'up', '-d'])
+  expect(up.exitCode, up.stderr).toBe(0)
+
+  // When its x-sync block gets a mistake (a strategy typo)
+  const file = path.join(p.dir, 'compose.yaml')
+  writeFileSync(
+    file,
+    readFileSync(file, 'utf8').replace(/^( +)strategy: rsync$/m, '$1strategy: rsinc'),
+  )
+
+  // Then ps still lists the sidecar, with a one-line warning naming the problem
+  const ps = await p.dsync(['compose', 'ps'])
+  expect(ps.exitCode, ps.stderr).toBe(0)
+  expect(ps.stdout).toContain('dsync-sync')
+  expect(lines(ps.stderr)).toEqual([
+    expect.stringMatching(
+      /^dsync: warning: .*x-sync\.syncs\.code\.strategy: .*rsinc.*the override of the last run$/,
+    ),
+  ])
+
+  // And down -v removes everything: containers, the sync volume, the network, the daemon
+  const down = await p.dsync(['compose', 'down', '-v'])
+  expect(down.exitCode, down.stderr).toBe(0)
+  expect(await leftovers(p.name)).toEqual([])
+  await waitFor('the watcher daemon to exit', async () => (await daemons(p)).length === 0, 5_000)
+})
+
+// ---------------------------------------------------------------------------------------------
+// 10. The sidecar on this engine
+
+test('the sidecar restarts with the engine, and is probed fast only while it starts (Engine 25+ and compose v2)', async () => {
+  // Given an rsync project that is up
+  const p = project('rsync')
+  const up = await p.dsync(['compose', 'up', '-d'])
+  expect(up.exitCode, up.stderr).toBe(0)
+
+  // When the sidecar container is inspected
+  const id = await containerOf(p.name, 'dsync-sync')
+  const [inspect] = JSON.parse((await run('docker', ['inspect', id])).stdout) as {
+    HostConfig: { RestartPolicy: { Name: string } }
+    Config: { Healthcheck: { Interval?: number; StartInterval?: number; StartPeriod?: number } }
+  }[]
+  const engine = (await run('docker', ['version', '--format', '{{.Server.Version}}'])).stdout
+  const fast = (await composeCommand()).major === 2 && Number(engine.split('.')[0]) >= 25
+
+  // Then it comes back after an engine restart, and its health probe is 200 ms while starting
+  // then 30 s (or 1 s for ever where the engine or compose cannot do that)
+  expect(inspect?.HostConfig.RestartPolicy.Name).toBe('unless-stopped')
+  const second = 1_000_000_000
+  expect(inspect?.Config.Healthcheck).toMatchObject(
+    fast
+      ? { Interval: 30 * second, StartInterval: 0.2 * second, StartPeriod: 300 * second }
+      : { Interval: 1 * second },
+  )
+})
+
+// ---------------------------------------------------------------------------------------------
+// 11. Building the sidecar image
+
+describe('the sidecar image build', () => {
+  // A build context whose one step hangs, as apt-get does on an engine without network.
+  let context = ''
+  const marker = `dsync-hanging-step-${Date.now().toString(36)}`
+  beforeAll(() => {
+    context = mkdtempSync(path.join(tmpdir(), 'dsync-e2e-build-'))
+    writeFileSync(
+      path.join(context, 'Dockerfile'),
+      `FROM debian:bookworm-slim\nRUN echo ${marker} && sleep 120\n`,
+    )
+  })
+  afterAll(() => {
+    rmSync(context, { recursive: true, force: true })
+  })
+
+  /** Build containers of the hanging step still on the engine. */
+  async function buildContainers(): Promise<string[]> {
+    const ps = await run('docker', ['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Command}}'])
+    return lines(ps.stdout).filter((line) => line.includes(marker))
+  }
+
+  /** `buildImage` of the built CLI in a node process of its own, as `up` runs it. */
+  function buildInChild(timeoutMs: number) {
+    const script = [
+      `import(${JSON.stringify(path.join(path.dirname(cliPath), '..', 'dist', 'src', 'docker', 'image.js'))})`,
+      `.then((m) => m.buildImage('dsync-e2e-hang:test', { dir: ${JSON.stringify(context)}, timeoutMs: ${timeoutMs}, onProgress: (l) => process.stderr.write('progress: ' + l + '\\n') }))`,
+      '.then(() => process.exit(0), (e) => { process.stderr.write(e.line() + "\\n"); process.exit(e.exitCode) })',
+    ].join('')
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdin: 'ignore',
+    })
+    let output = ''
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    return { child, output: () => output }
+  }
+
+  test('a hanging step: one line per step, then stopped at the deadline with a hint, exit 69', async () => {
+    // When the build runs with a 4 s deadline
+    const { child, output } = buildInChild(4_000)
+    const result = await within(30_000, 'the build to stop', child)
+
+    // Then it printed one line per step, not the build log, and one line with the hint
+    expect(result.exitCode, output()).toBe(69)
+    expect(lines(output())).toEqual([
+      'progress: step 1/2: FROM debian:bookworm-slim',
+      `progress: step 2/2: RUN echo ${marker} && sleep 120`,
+      expect.stringMatching(
+        /^building the sync image dsync-e2e-hang:test did not finish in 4 s \(at step 2\/2: .*\); .*x-sync\.image/,
+      ),
+    ])
+    // And the engine stopped the build: no container of the step is left
+    await waitFor('the build container to go', async () => (await buildContainers()).length === 0)
+  })
+
+  test('Ctrl-C during the build stops it in the engine too, exit 130', async () => {
+    // Given a build inside its hanging step
+    const { child, output } = buildInChild(300_000)
+    await waitFor('the hanging step', () => output().includes(marker), 60_000)
+    await waitFor('its container', async () => (await buildContainers()).length > 0)
+
+    // When the user presses Ctrl-C
+    child.kill('SIGINT')
+    const result = await within(30_000, 'the build to stop', child)
+
+    // Then the build is stopped with one line, and its container goes
+    expect(result.exitCode, output()).toBe(130)
+    expect(lines(output()).at(-1)).toMatch(/^building the sync image was interrupted \(SIGINT\)/)
+    await waitFor('the build container to go', async () => (await buildContainers()).length === 0)
+  })
 })
