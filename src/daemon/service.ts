@@ -120,7 +120,16 @@ async function ask(
   try {
     return await request(socketPath(project.stateDir), req, { onProgress })
   } catch (error) {
-    if (error instanceof ControlUnavailable) throw notRunning(project)
+    if (error instanceof ControlUnavailable) {
+      const pid = daemonPid(project.stateDir)
+      if (pid === undefined) throw notRunning(project)
+      // Alive but deaf: asking it again cannot help, a new daemon can.
+      throw new AbortError(
+        `the dsync daemon of project "${project.name}" (pid ${pid}) does not answer`,
+        `stop it (kill ${pid}), then run dsync sync (restarts it)`,
+        ExitCode.tempFail,
+      )
+    }
     throw new AbortError(
       `the daemon of project "${project.name}" reports: ${(error as Error).message}`,
       `fix the cause (see dsync logs -p ${project.name}) and try again; the daemon keeps retrying`,
