@@ -164,7 +164,8 @@ export class HostFuzzer {
       return this.apply()
     } catch (error) {
       // A choice the generator got wrong (a name in the way): the run goes on, the log says so.
-      return { kind: 'create', what: `(skipped: ${(error as Error).message})` }
+      const code = (error as { code?: string }).code ?? (error as Error).message
+      return { kind: 'create', what: `(skipped: ${code})` }
     }
   }
 
@@ -273,7 +274,8 @@ export class HostFuzzer {
         const target = this.rng.pick(targets)
         const rel = this.freeName(dir, kind !== 'symlink-folder')
         if (rel === undefined) return fallback()
-        const link = path.posix.relative(path.posix.dirname(rel), target)
+        // A link to its own folder is `.`.
+        const link = path.posix.relative(path.posix.dirname(rel), target) || '.'
         symlinkSync(link, this.full(rel))
         return { kind, what: `${rel} -> ${link}` }
       }
