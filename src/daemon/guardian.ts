@@ -23,9 +23,11 @@ const FAST_ENV = 'DSYNC_DAEMON_FAST_DEATHS'
 
 const SCRIPT = `
 pid=$1 dir=$2 node=$3 main=$4 log=$5
+# Spelt in two parts so that this script's own command line never matches it (pgrep -f).
+marker=${DAEMON_MARKER.replace('-', '-""')}
 started=$(date +%s)
 # The daemon's command line ends with the marker and the state folder; a recycled pid does not.
-while tr '\\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " ${DAEMON_MARKER} $dir " \\
+while tr '\\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " $marker $dir " \\
   || { [ ! -d /proc/self ] && kill -0 "$pid" 2>/dev/null; }; do
   sleep 1
 done
@@ -41,7 +43,7 @@ export ${RESTARTS_ENV}=$(( \${${RESTARTS_ENV}:-0} + 1 ))
 export ${CAUSE_ENV}="the daemon (pid $pid) ended without being stopped"
 echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) dsync:guardian the daemon (pid $pid) ended without being stopped: starting a new one" >>"$log"
 cd "$dir" 2>/dev/null || cd /
-exec "$node" "$main" ${DAEMON_MARKER} "$dir" </dev/null >>"$log" 2>&1
+exec "$node" "$main" "$marker" "$dir" </dev/null >>"$log" 2>&1
 `
 
 /**

@@ -9,7 +9,7 @@ import { logger } from '../lib/log.js'
 import { serveControl, socketPath } from './control.js'
 import { Daemon } from './daemon.js'
 import { CAUSE_ENV, RESTARTS_ENV, startGuardian } from './guardian.js'
-import { DAEMON_MARKER, pidPath, removePidFile } from './process.js'
+import { DAEMON_MARKER, daemonPid, pidPath, removePidFile } from './process.js'
 import { readSpec } from './spec.js'
 
 const log = logger('dsync:daemon')
@@ -19,6 +19,12 @@ async function main(): Promise<void> {
   if (marker !== DAEMON_MARKER || !stateDir) {
     process.stderr.write('usage: main.js dsync-daemon STATE_DIR (started by dsync compose up)\n')
     process.exit(64)
+  }
+  // One daemon per project: a guardian's restart and a user's `up` or `sync` can race.
+  const other = daemonPid(stateDir)
+  if (other !== undefined && other !== process.pid) {
+    log.info('daemon %d already runs for this project: not starting another', other)
+    process.exit(0)
   }
   const spec = readSpec(stateDir)
   const socket = socketPath(stateDir)
@@ -55,11 +61,16 @@ async function main(): Promise<void> {
     log.info('stopping: %s', why)
     // A deliberate stop: the guardian must not start another daemon.
     guardian?.kill('SIGKILL')
-    server.close()
+    // The socket, status and pid file are ours to clear only while the pid file names this
+    // daemon (closing the server unlinks the socket path, which another daemon may hold now).
+    const own = daemonPid(stateDir) === process.pid
+    if (own) server.close()
     await daemon.stop()
-    daemon.writeStatus()
-    rmSync(socket, { force: true })
-    removePidFile(stateDir)
+    if (own) {
+      daemon.writeStatus()
+      rmSync(socket, { force: true })
+      removePidFile(stateDir)
+    }
     process.exit(code)
   }
   process.on('SIGTERM', () => void exit(0, 'SIGTERM'))
@@ -80,6 +91,14 @@ async function main(): Promise<void> {
 
   await daemon.start()
   guard()
+  // Should two have started at once anyway, the one the pid file does not name steps aside.
+  const single = setInterval(() => {
+    const named = daemonPid(stateDir)
+    if (named !== undefined && named !== process.pid) {
+      void exit(0, `daemon ${named} runs for this project`)
+    }
+  }, 3000)
+  single.unref()
   log.info(
     'daemon %d for project %s started%s',
     process.pid,

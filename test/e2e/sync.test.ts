@@ -54,12 +54,20 @@ interface StatusJson {
   project: string
   stateDir: string
   daemon: { running: boolean; pid?: number; health: string }
-  status?: { pid: number; container: string; health: string; syncs: SyncFigures[] }
+  status?: {
+    pid: number
+    container: string
+    health: string
+    restarts: number
+    lastRestart?: { at: string; cause: string }
+    syncs: SyncFigures[]
+  }
 }
 
-async function statusOf(p: TestProject): Promise<StatusJson> {
+/** `dsync status --json`; it exits 75 when the daemon is down or a sync fails. */
+async function statusOf(p: TestProject, exitCode = 0): Promise<StatusJson> {
   const result = await p.dsync(['status', '--json'])
-  expect(result.exitCode, result.stderr).toBe(0)
+  expect(result.exitCode, result.stderr).toBe(exitCode)
   return JSON.parse(result.stdout) as StatusJson
 }
 
@@ -843,46 +851,70 @@ describe('a project through SIGKILL, stop, down and clean', () => {
     return pid
   }
 
-  test('a daemon killed with SIGKILL shows as down; the next up replaces it and catches up', async () => {
+  /** The pids of the guardians (see src/daemon/guardian.ts) of this project's daemon. */
+  async function guardians(): Promise<number[]> {
+    const found = await run('pgrep', ['-f', 'dsync-guardian'], { reject: false })
+    return found.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+            .split('\0')
+            .includes(stateDir(lifecycle))
+        } catch {
+          return false
+        }
+      })
+  }
+
+  test('a daemon killed with SIGKILL is replaced within 10 s and catches up, with no command', async () => {
     // Given the daemon killed with SIGKILL
     const old = await killDaemon()
 
-    // Then status shows it down
-    const down = await statusOf(lifecycle)
-    expect(down.daemon).toMatchObject({ running: false, health: 'down' })
-    expect(await daemons(lifecycle)).toEqual([])
-
-    // When files change while no daemon runs, and the user brings the project up again
+    // When files change right after
     writeFileSync(path.join(src, 'hello.txt'), 'changed while the daemon was dead\n')
     put(src, 'dead/new.txt', 'new while dead\n')
-    const up = await lifecycle.dsync(['compose', 'up', '-d'])
-    upOk(up)
 
-    // Then a new daemon runs, and the app container has the changes (no flush needed)
+    // Then within 10 s, with no dsync command, the app container has the changes
+    const app = await containerOf(lifecycle, 'app')
+    const expected = {
+      '/app/hello.txt': 'changed while the daemon was dead\n',
+      '/app/dead/new.txt': 'new while dead\n',
+    }
+    await waitFor(
+      'the changes in the app container',
+      async () =>
+        JSON.stringify(await look(app, Object.keys(expected))) === JSON.stringify(expected),
+      10_000,
+    )
+    // And status shows a new daemon, restarted once, and why
     const report = await statusOf(lifecycle)
     expect(report.daemon.running).toBe(true)
     expect(report.daemon.pid).not.toBe(old)
-    const app = await containerOf(lifecycle, 'app')
-    expect(await look(app, ['/app/hello.txt', '/app/dead/new.txt'])).toEqual({
-      '/app/hello.txt': 'changed while the daemon was dead\n',
-      '/app/dead/new.txt': 'new while dead\n',
-    })
+    expect(report.status?.restarts).toBe(1)
+    expect(report.status?.lastRestart?.cause).toContain(`pid ${old}`)
+    expect(await daemons(lifecycle)).toHaveLength(1)
   })
 
-  test('after another SIGKILL, dsync sync starts a new daemon and catches up', async () => {
-    // Given the daemon killed again, and a change and a deletion while it is dead
+  test('with the daemon and its guardian both killed, dsync sync starts a new daemon and catches up', async () => {
+    // Given the guardian and the daemon killed, and a change and a deletion meanwhile
+    for (const pid of await guardians()) process.kill(pid, 'SIGKILL')
     const old = await killDaemon()
     put(src, 'dead/second.txt', 'second\n')
     rmSync(path.join(src, 'dead/new.txt'))
+    expect(await daemons(lifecycle)).toEqual([])
 
     // When the user runs dsync sync
     const sync = await lifecycle.dsync(['sync'])
     expect(sync.exitCode, sync.stderr).toBe(0)
 
-    // Then a new daemon runs, and the app container has the changes
+    // Then a new daemon runs, guarded again, and the app container has the changes
     const report = await statusOf(lifecycle)
     expect(report.daemon.running).toBe(true)
     expect(report.daemon.pid).not.toBe(old)
+    await waitFor('a guardian', async () => (await guardians()).length === 1, 5000)
     const app = await containerOf(lifecycle, 'app')
     expect(await look(app, ['/app/dead/second.txt', '/app/dead/new.txt'])).toEqual({
       '/app/dead/second.txt': 'second\n',
@@ -890,31 +922,56 @@ describe('a project through SIGKILL, stop, down and clean', () => {
     })
   })
 
-  test('with the sidecar stopped, flush fails in seconds with exit 75; once it runs, flush catches up', async () => {
+  test("a sidecar stopped behind dsync's back while the app runs is started again, and syncing goes on", async () => {
     // Given the sidecar stopped behind dsync's back, and a change on the host
     const sidecar = await containerOf(lifecycle, 'dsync-sync')
-    await run('docker', ['stop', sidecar])
+    await run('docker', ['stop', '-t', '1', sidecar])
     writeFileSync(path.join(src, 'hello.txt'), 'changed while the sidecar was stopped\n')
+
+    // Then within 10 s, with no dsync command, the app container has the change
+    const app = await containerOf(lifecycle, 'app')
+    await waitFor(
+      'the change in the app container',
+      async () =>
+        (await readIn(app, '/app/hello.txt')) === 'changed while the sidecar was stopped\n',
+      10_000,
+    )
+    // And status counts the heal, with its cause
+    const sync = syncOf(await statusOf(lifecycle)) as SyncFigures & {
+      heals: number
+      lastHeal?: { cause: string }
+    }
+    expect(sync.heals).toBeGreaterThan(0)
+    expect(sync.lastHeal?.cause).toMatch(/sidecar/)
+  })
+
+  test('with the sidecar paused, flush fails at once with exit 75 and says so; once unpaused, the change arrives by itself', async () => {
+    // Given the sidecar paused, and a change on the host
+    const sidecar = await containerOf(lifecycle, 'dsync-sync')
+    await run('docker', ['pause', sidecar])
+    writeFileSync(path.join(src, 'hello.txt'), 'changed while the sidecar was paused\n')
     try {
       // When the user flushes
+      const started = Date.now()
       const failed = await lifecycle.dsync(['flush'])
 
-      // Then dsync says the sync fails, and why, instead of waiting for ever
+      // Then dsync says why, within seconds, instead of waiting for ever
       expect(failed.exitCode, failed.stderr).toBe(75)
-      expect(failed.stderr).toMatch(/sync of "code" failed 3 times: .*is not running/)
-      // And status shows it
-      expect(syncOf(await statusOf(lifecycle)).state).toBe('sidecar-down')
+      expect(failed.stderr).toMatch(/paused/)
+      expect(failed.stderr.trim().split('\n')).toHaveLength(1)
+      expect(Date.now() - started).toBeLessThan(15_000)
     } finally {
-      await run('docker', ['start', sidecar])
+      await run('docker', ['unpause', sidecar])
     }
 
-    // When the sidecar runs again and the user flushes
-    const flushed = await lifecycle.dsync(['flush'])
-
-    // Then the flush succeeds, and the app container has the change
-    expect(flushed.exitCode, flushed.stderr).toBe(0)
+    // Then, once unpaused, the change arrives with no command
     const app = await containerOf(lifecycle, 'app')
-    expect(await readIn(app, '/app/hello.txt')).toBe('changed while the sidecar was stopped\n')
+    await waitFor(
+      'the change in the app container',
+      async () =>
+        (await readIn(app, '/app/hello.txt')) === 'changed while the sidecar was paused\n',
+      15_000,
+    )
   })
 
   test('changes made while the project is stopped are applied on the next up, deletions included', async () => {
@@ -945,7 +1002,7 @@ describe('a project through SIGKILL, stop, down and clean', () => {
 
     // Then no daemon runs for it and no container of it is left, the sync volume is
     expect(await daemons(lifecycle)).toEqual([])
-    expect((await statusOf(lifecycle)).daemon.running).toBe(false)
+    expect((await statusOf(lifecycle, 75)).daemon.running).toBe(false)
     const volume = `${lifecycle.name}_${SYNC}`
     expect(await leftovers(lifecycle.name)).toEqual([volume])
 
