@@ -11,12 +11,12 @@
  * is started again, one that was recreated is found again by its labels. Every heal is counted
  * in status with its cause.
  */
-import { writeFileSync, renameSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import watcher from '@parcel/watcher'
 import { logger } from '../lib/log.js'
+import { writePrivateFile } from '../lib/paths.js'
 import { AgentChannel } from '../strategies/agent.js'
 import { excludedWithParents } from '../strategies/excludes.js'
 import { SyncRecord } from '../strategies/record.js'
@@ -950,10 +950,12 @@ export class Daemon {
   }
 
   writeStatus(): void {
-    const file = statusPath(this.spec.stateDir)
-    const tmp = `${file}.${process.pid}.tmp`
-    writeFileSync(tmp, JSON.stringify(this.status(), null, 2))
-    renameSync(tmp, file)
+    try {
+      writePrivateFile(statusPath(this.spec.stateDir), JSON.stringify(this.status(), null, 2))
+    } catch (error) {
+      // A full disk must not end the daemon: the socket still answers status.
+      log.warn('cannot write the status file: %s', errorText(error))
+    }
   }
 
   async stop(): Promise<void> {

@@ -2,8 +2,9 @@
  * The watcher daemon's entry: `node main.js dsync-daemon <stateDir>`, started detached by `up`
  * with its output appended to `<stateDir>/daemon.log`.
  */
-import { rmSync, writeFileSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { writePrivateFile } from '../lib/paths.js'
 import type { Spawned } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
 import { serveControl, socketPath } from './control.js'
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const spec = readSpec(stateDir)
   const socket = socketPath(stateDir)
   rmSync(socket, { force: true })
-  writeFileSync(pidPath(stateDir), String(process.pid))
+  writePrivateFile(pidPath(stateDir), String(process.pid))
   const restarts = Number(process.env[RESTARTS_ENV] ?? 0)
   const daemon = new Daemon(spec, {
     env: process.env,
