@@ -205,7 +205,7 @@ class SyncWorker {
     const now = Date.now()
     for (const event of events) {
       const rel = path.relative(target.src, event.path).split(path.sep).join('/')
-      if (!rel || rel.startsWith('..')) {
+      if (!rel || rel === '..' || rel.startsWith('../')) {
         // The folder itself went (rm -rf src && git clone ...): its watch went with it.
         if (!rel && event.type === 'delete') {
           this.needFull = true

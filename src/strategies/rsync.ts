@@ -228,7 +228,8 @@ export class RsyncStrategy implements SyncStrategy {
       try {
         return await readFile(path.join(src, e.rel))
       } catch (error) {
-        if (isGone(error)) return null
+        // Gone, or turned into a folder, since it was listed: the watcher reports it again.
+        if (isGone(error) || (error as { code?: string }).code === 'EISDIR') return null
         if (isUnreadable(error)) {
           unreadable.push(e.rel)
           return null
@@ -325,9 +326,11 @@ export class RsyncStrategy implements SyncStrategy {
     const result = await child
     // 24: some files vanished before they could be sent; their deletion is another event.
     if (result.exitCode === 0 || result.exitCode === 24) return []
-    const { unreadable, other } = rsyncFailures(stderr.lines(), this.target.src)
-    // 23 with nothing but files it could not open: those are skipped, the rest is synced.
-    if (result.exitCode === 23 && other.length === 0 && unreadable.length > 0) return unreadable
+    const { unreadable, vanished, other } = rsyncFailures(stderr.lines(), this.target.src)
+    // 23 with nothing but files it could not open (skipped) or that changed into something
+    // else meanwhile (the watcher reports them again): the rest is synced.
+    if (result.exitCode === 23 && other.length === 0 && unreadable.length + vanished.length > 0)
+      return unreadable
     throw new ExternalError(
       describeCommand('rsync', args),
       result.exitCode,
@@ -457,8 +460,9 @@ export function isUnreadable(error: unknown): boolean {
 export function rsyncFailures(
   lines: readonly string[],
   src: string,
-): { unreadable: string[]; other: string[] } {
+): { unreadable: string[]; vanished: string[]; other: string[] } {
   const unreadable: string[] = []
+  const vanished: string[] = []
   const other: string[] = []
   const root = src.endsWith('/') ? src : `${src}/`
   for (const line of lines) {
@@ -468,13 +472,20 @@ export function rsyncFailures(
       line,
     )
     const file = open?.[1] ?? opendir?.[1]
+    // A listed path deleted, or turned into a folder, before rsync reached it.
+    const gone =
+      /(?:link_stat|failed to open|read errors mapping) "(.*)"(?: failed)?: (?:No such file or directory|Not a directory|Is a directory)/.exec(
+        line,
+      )
     if (file !== undefined) {
       unreadable.push(file.startsWith(root) ? file.slice(root.length) : file)
+    } else if (gone?.[1] !== undefined) {
+      vanished.push(gone[1].startsWith(root) ? gone[1].slice(root.length) : gone[1])
     } else if (/^rsync(: | error:)/.test(line) && !/see previous errors/.test(line)) {
       other.push(line)
     }
   }
-  return { unreadable, other }
+  return { unreadable, vanished, other }
 }
 
 /** `tar: x: Cannot open: Permission denied` (with --ignore-failed-read: a warning). */

@@ -75,6 +75,7 @@ describe('unreadable host files', () => {
 
     expect(rsyncFailures(lines, '/home/me/proj')).toEqual({
       unreadable: ['secret.key', 'a b/c', 'locked'],
+      vanished: [],
       other: [],
     })
   })
@@ -82,7 +83,20 @@ describe('unreadable host files', () => {
   test('Given another rsync error, When read, Then it is kept as the reason', () => {
     const line = 'rsync: [receiver] write failed on "/sync/app/big": No space left on device (28)'
 
-    expect(rsyncFailures([line], '/src')).toEqual({ unreadable: [], other: [line] })
+    expect(rsyncFailures([line], '/src')).toEqual({ unreadable: [], vanished: [], other: [line] })
+  })
+
+  test('Given paths deleted or turned into folders before rsync reached them, When read, Then they are vanished, not errors', () => {
+    const lines = [
+      'rsync: [sender] link_stat "/src/gone.txt" failed: No such file or directory (2)',
+      'rsync: [sender] read errors mapping "/src/now-a-dir": Is a directory (21)',
+    ]
+
+    expect(rsyncFailures(lines, '/src')).toEqual({
+      unreadable: [],
+      vanished: ['gone.txt', 'now-a-dir'],
+      other: [],
+    })
   })
 
   test('Given tar warnings for unreadable files, When read, Then those files', () => {
