@@ -1,16 +1,18 @@
 /**
  * The @parcel/watcher backend: macOS (FSEvents), Windows, and Linux when inotify-tools is
- * missing. It delays events by up to 50 ms when they come within 500 ms of each other (its
- * Debounce.cc), which is why Linux prefers inotifywait.
+ * missing; loaded only then (its native module costs the daemon memory). It delays events by
+ * up to 50 ms when they come within 500 ms of each other (its Debounce.cc), which is why Linux
+ * prefers inotifywait.
  *
  * On Linux it watches only the folder an event names, never the folders already inside it
  * (https://github.com/parcel-bundler/watcher/issues/97): a new folder holding folders makes it
- * subscribe anew, then rescan (after its contents are reported). It reports a folder deleted and created again as one update
- * (https://github.com/parcel-bundler/watcher/issues/72), so updated folders are scanned too.
+ * subscribe anew, then rescan (after its contents are reported). It reports a folder deleted
+ * and created again as one update (https://github.com/parcel-bundler/watcher/issues/72), so
+ * updated folders are scanned too.
  */
 import { lstat, stat } from 'node:fs/promises'
 import path from 'node:path'
-import watcher from '@parcel/watcher'
+import type watcher from '@parcel/watcher'
 import { logger } from '../../lib/log.js'
 import { parcelIgnores } from './prune.js'
 import { scanNew } from './scan.js'
@@ -36,7 +38,8 @@ class ParcelTree implements WatchHandle {
   async start(): Promise<void> {
     const before = await stat(this.root)
     if (!before.isDirectory()) throw new Error(`${this.root} is not a folder`)
-    this.subscription = await watcher.subscribe(
+    const { default: parcel } = await import('@parcel/watcher')
+    this.subscription = await parcel.subscribe(
       this.root,
       (error, events) => {
         if (error) {
