@@ -1,6 +1,7 @@
 /**
- * The watcher daemon: one per compose project. It watches every sync's host folder with
- * @parcel/watcher, batches the events (a short debounce, a bounded wait), and hands each batch
+ * The watcher daemon: one per compose project. It watches every sync's host folder through the
+ * event source of watch/ (inotifywait on Linux, with no delay of its own; @parcel/watcher
+ * elsewhere), batches the events (a short debounce, a bounded wait), and hands each batch
  * to the sync's strategy; a batch too large to list, a watcher error or a failed batch becomes
  * one full pass. It keeps one agent channel open into the sidecar and answers status / flush /
  * sync / pause / resume on its control socket.
@@ -11,21 +12,20 @@
  * is started again, one that was recreated is found again by its labels. Every heal is counted
  * in status with its cause.
  */
-import { lstat, readdir } from 'node:fs/promises'
-import path from 'node:path'
+import { lstat } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
-import watcher from '@parcel/watcher'
 import { logger } from '../lib/log.js'
 import { writePrivateFile } from '../lib/paths.js'
 import { AgentChannel } from '../strategies/agent.js'
 import { excludedWithParents } from '../strategies/excludes.js'
 import { SyncRecord } from '../strategies/record.js'
 import { SourceMissingError } from '../strategies/rsync.js'
-import type { Sidecar, SyncStrategy, SyncTarget } from '../strategies/types.js'
+import type { Sidecar, SyncStrategy } from '../strategies/types.js'
 import type { ControlRequest } from './control.js'
 import { fullPassInChild } from './pass-client.js'
 import { SidecarTracker } from './sidecar.js'
 import { createStrategy } from './strategy.js'
+import { pruneFor, watchTree, type WatchEvent, type WatchHandle } from './watch/index.js'
 import { statusPath } from './process.js'
 import type { DaemonSpec } from './spec.js'
 import type { DaemonStatus, Heal, PassProgress, SyncStatus } from './status.js'
@@ -105,14 +105,12 @@ class SyncWorker {
   private stopped = false
   /** The next full pass verifies: what it finds, the watcher missed. */
   private verifying = false
-  /** The watcher may not see some folders: the next run subscribes anew (see unwatchedFolders). */
+  /** No watch runs (it could not be set up): check() tries again. */
   private rewatchNeeded = false
   private retryDelay = 500
   /** Ends the wait before a retry at once: a user asked for a pass. */
   private retryNow: (() => void) | undefined
-  private subscription: watcher.AsyncSubscription | undefined
-  /** The host folder's identity when its watch was set up: another one means a lost watch. */
-  private watchedRoot: string | undefined
+  private watcher: WatchHandle | undefined
   /** Paths the last passes could not read. */
   private unreadable = new Set<string>()
   /** The error that began a run of failures, to name the cause when the sync recovers. */
@@ -148,6 +146,7 @@ class SyncWorker {
       unreadableCount: 0,
       heals: 0,
       lastHeal: undefined,
+      watcher: undefined,
     }
   }
 
@@ -162,60 +161,48 @@ class SyncWorker {
   }
 
   /**
-   * Subscribes to the host folder. Never throws: a folder that cannot be watched now (gone,
-   * being replaced) is tried again by check().
+   * Watches the host folder. Never throws: a folder that cannot be watched now (gone, being
+   * replaced) is tried again by check(). Once set up, the source itself re-establishes a lost
+   * watch (the folder deleted and created again, a queue overflow) and says so with a rescan.
    */
   async watch(): Promise<boolean> {
-    const { target } = this.strategy
-    let identity: string
+    const { target, matcher } = this.strategy
     try {
-      identity = await rootIdentity(target.src)
-      this.subscription = await watcher.subscribe(
-        target.src,
-        (error, events) => this.onEvents(error, events),
-        {
-          ignore: watchIgnores(target),
-          // Straight to inotify: probing for watchman first leaves a zombie shell behind.
-          ...(process.platform === 'linux' ? { backend: 'inotify' as const } : {}),
-        },
-      )
+      this.watcher = await watchTree(target.src, {
+        ignored: (rel, dir) => excludedWithParents(matcher, rel, dir),
+        onEvents: (events) => this.onEvents(events),
+        prune: pruneFor(target),
+      })
     } catch (error) {
-      this.subscription = undefined
-      this.watchedRoot = undefined
+      this.watcher = undefined
       this.rewatchNeeded = true
       log.warn('%s: cannot watch %s: %s', target.name, target.src, errorText(error))
       return false
     }
-    this.watchedRoot = identity
+    if (this.watcher.fallback) log.warn('%s: %s', target.name, this.watcher.fallback)
+    this.status.watcher = this.watcher.backend
     this.rewatchNeeded = false
     return true
   }
 
-  private onEvents(error: Error | null, events: watcher.Event[]): void {
-    const { target } = this.strategy
-    if (error) {
-      // Events may have been lost, and the watch itself may be gone: watch anew, then a full
-      // pass, which alone is sure to catch up.
-      log.warn('%s: watcher error, watching anew and a full pass: %s', target.name, error.message)
-      this.needFull = true
-      this.rewatchNeeded = true
-      this.kick()
-      return
-    }
+  /** The backend that watches this sync's folder, for status. */
+  get backend(): string | undefined {
+    return this.watcher?.backend
+  }
+
+  private onEvents(events: WatchEvent[]): void {
     const now = Date.now()
     for (const event of events) {
-      const rel = path.relative(target.src, event.path).split(path.sep).join('/')
-      if (!rel || rel === '..' || rel.startsWith('../')) {
-        // The folder itself went (rm -rf src && git clone ...): its watch went with it.
-        if (!rel && event.type === 'delete') {
-          this.needFull = true
-          this.rewatchNeeded = true
-        }
+      if (event.kind === 'rescan') {
+        // Events may have been lost: only a full pass is sure to catch up.
+        this.heal(`${event.reason}: a full pass`)
+        this.needFull = true
         continue
       }
-      if (excludedWithParents(this.strategy.matcher, rel, false)) continue
+      const { rel } = event
+      if (!rel || rel === '..' || rel.startsWith('../')) continue
       this.pending.add(rel)
-      if (event.type === 'create') this.created.add(rel)
+      if (event.kind === 'create') this.created.add(rel)
     }
     if (this.pending.size === 0 && !this.needFull) return
     if (this.firstPendingAt === 0) this.firstPendingAt = now
@@ -223,35 +210,22 @@ class SyncWorker {
     this.kick()
   }
 
-  /** Never throws: the library can fail to remove a watch whose folder is already gone. */
+  /** Never throws. */
   async unwatch(): Promise<void> {
-    const subscription = this.subscription
-    this.subscription = undefined
-    this.watchedRoot = undefined
-    try {
-      await subscription?.unsubscribe()
-    } catch (error) {
-      log.debug('%s: unsubscribe: %s', this.status.name, errorText(error))
-    }
+    const handle = this.watcher
+    this.watcher = undefined
+    await handle?.close()
   }
 
   /**
-   * The periodic check of the watch: the host folder must still be the one watched (deleted and
-   * created again, it is another inode, and the old watch sees nothing of the new one) and
-   * the subscription alive. A lost watch is set up again, then a full pass catches up.
+   * The periodic check of the watch: the source's own (the folder still the one watched, its
+   * backend alive; it watches anew and says so), and here what it cannot do: report a missing
+   * host folder, and set up a watch that could not be set up before.
    */
   async check(): Promise<void> {
     if (this.stopped) return
     const { src } = this.strategy.target
-    let identity: string | undefined
-    try {
-      identity = await rootIdentity(src)
-    } catch {
-      identity = undefined
-    }
-    if (identity === undefined) {
-      if (this.subscription) await this.unwatch()
-      this.rewatchNeeded = true
+    if (!(await isFolder(src))) {
       const message = new SourceMissingError(src).message
       if (this.status.lastError !== message || this.status.state !== 'error') {
         this.status.state = 'error'
@@ -261,16 +235,13 @@ class SyncWorker {
       }
       return
     }
-    const lost = !this.subscription || this.rewatchNeeded || identity !== this.watchedRoot
-    if (!lost) return
-    const cause = !this.subscription
-      ? 'the watch of the host folder was set up again'
-      : identity !== this.watchedRoot
-        ? 'the host folder was replaced; watching the new one'
-        : 'the watcher failed; watching anew'
+    if (this.watcher && !this.rewatchNeeded) {
+      await this.watcher.check()
+      return
+    }
     await this.unwatch()
     if (!(await this.watch())) return
-    this.heal(cause)
+    this.heal('the watch of the host folder was set up again')
     this.needFull = true
     this.kick()
   }
@@ -294,7 +265,6 @@ class SyncWorker {
 
   private async drain(): Promise<void> {
     while ((this.pending.size > 0 || this.needFull) && !this.paused) {
-      if (this.rewatchNeeded) await this.rewatch()
       const startedAt = this.firstPendingAt || Date.now()
       const full = this.needFull || this.pending.size > FULL_PASS_PATHS
       const verify = full && this.verifying && batchIsEmpty(this.pending)
@@ -328,21 +298,6 @@ class SyncWorker {
           this.status.fullPasses++
           this.host.passDone()
         } else this.status.batches++
-        // A folder reported as changed, not created: its attributes changed, or it was removed
-        // and created again, which @parcel/watcher reports as one update
-        // (https://github.com/parcel-bundler/watcher/issues/72), so its contents were never
-        // listed. Only a full pass is sure to catch up; it sends nothing if nothing differs.
-        const changedFolders = await this.changedFolders(batch, created)
-        if (changedFolders.size > 0 && !full) this.needFull = true
-        const fresh = changedFolders.size > 0 ? new Set([...created, ...changedFolders]) : created
-        if (fresh.size > 0 && (await this.unwatchedFolders(fresh))) {
-          log.info(
-            '%s: new folders hold folders the watcher was not told about: watching anew, then a full pass',
-            this.status.name,
-          )
-          this.rewatchNeeded = true
-          this.needFull = true
-        }
         if (verify && result.changed > 0) {
           this.status.missed += result.changed
           log.warn(
@@ -382,63 +337,6 @@ class SyncWorker {
       this.status.pending = this.pending.size
       this.onChange()
     }
-  }
-
-  /** The paths of a batch, not reported as created, that are folders on the host now. */
-  private async changedFolders(
-    batch: ReadonlySet<string>,
-    created: ReadonlySet<string>,
-  ): Promise<Set<string>> {
-    const folders = new Set<string>()
-    const { src } = this.strategy.target
-    for (const rel of batch) {
-      if (created.has(rel)) continue
-      try {
-        if ((await lstat(path.join(src, rel))).isDirectory()) folders.add(rel)
-      } catch {
-        // gone: its deletion is synced as such
-      }
-    }
-    return folders
-  }
-
-  /**
-   * On Linux, @parcel/watcher adds an inotify watch only for the folder an event names, never
-   * for folders already inside it (a tree moved in, `mkdir -p a/b`, a burst of new folders), so
-   * every later change in those would go unseen:
-   * https://github.com/parcel-bundler/watcher/issues/97. A new folder holding a subfolder whose
-   * own creation was not reported is that case.
-   */
-  private async unwatchedFolders(created: ReadonlySet<string>): Promise<boolean> {
-    const { src } = this.strategy.target
-    for (const rel of created) {
-      let dirents
-      try {
-        dirents = await readdir(path.join(src, rel), { withFileTypes: true })
-      } catch {
-        continue // a file, or gone
-      }
-      for (const dirent of dirents) {
-        if (!dirent.isDirectory()) continue
-        const child = `${rel}/${dirent.name}`
-        if (created.has(child) || this.created.has(child)) continue
-        if (excludedWithParents(this.strategy.matcher, child, true)) continue
-        return true
-      }
-    }
-    return false
-  }
-
-  /**
-   * A new subscription reads the whole tree and watches every folder (unsubscribing first: the
-   * library shares one watcher, and its tree, between subscriptions of the same folder). What
-   * changed in between is caught by the full pass that follows.
-   */
-  private async rewatch(): Promise<void> {
-    this.needFull = true
-    await this.unwatch()
-    // On failure, check() tries again within seconds; until then full passes keep the volume right.
-    await this.watch()
   }
 
   /** Paths that could not be read: a full pass says them all, a batch about its own paths. */
@@ -597,11 +495,12 @@ class SyncWorker {
   }
 }
 
-/** The host folder's device and inode: a folder deleted and created again has new ones. */
-async function rootIdentity(src: string): Promise<string> {
-  const s = await lstat(src)
-  if (!s.isDirectory()) throw new SourceMissingError(src)
-  return `${s.dev}:${s.ino}`
+async function isFolder(src: string): Promise<boolean> {
+  try {
+    return (await lstat(src)).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 function errorText(error: unknown): string {
@@ -610,39 +509,6 @@ function errorText(error: unknown): string {
 
 function batchIsEmpty(batch: ReadonlySet<string>): boolean {
   return batch.size === 0
-}
-
-/**
- * Excluded folders the watcher need not watch at all: plain names (`node_modules`, `.git`) when
- * no rule re-includes anything, and `path` excludes. Everything else is filtered per event.
- */
-export function watchIgnores(target: SyncTarget): (string | RegExp)[] {
-  const plain = /^[^*?[\]!/\\]+\/?$/
-  switch (target.excludesType) {
-    case 'gitignore':
-      if (target.excludes.some((p) => p.startsWith('!'))) return []
-      return target.excludes
-        .filter((p) => plain.test(p))
-        .map((p) => segmentRegExp(p.replace(/\/$/, '')))
-    case 'name':
-      return target.excludes.map(segmentRegExp)
-    case 'path':
-      return target.excludes.map((p) => path.join(target.src, p))
-    case 'regex':
-      return []
-  }
-}
-
-/**
- * `name` as a whole path segment. @parcel/watcher matches a RegExp against the path relative to
- * the watched folder, so a top-level `node_modules` has no `/` before it.
- */
-function segmentRegExp(name: string): RegExp {
-  return new RegExp(`(?:^|/)${escapeRegExp(name)}(?:/|$)`)
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 export interface DaemonOptions {

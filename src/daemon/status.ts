@@ -25,6 +25,8 @@ export interface SyncStatus {
   /** Recoveries without a user command: a lost watch re-established, a failing sync back. */
   heals: number
   lastHeal: Heal | undefined
+  /** The event source watching the host folder: inotifywait (Linux) or @parcel/watcher. */
+  watcher: string | undefined
 }
 
 export interface Heal {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import watcher from '@parcel/watcher'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 
-import { watchIgnores } from '../../src/daemon/daemon.js'
+import { parcelIgnores, pruneFor } from '../../src/daemon/watch/prune.js'
 import type { ExcludeType } from '../../src/compose/types.js'
 import type { SyncTarget } from '../../src/strategies/types.js'
 
@@ -23,6 +23,11 @@ function target(excludes: string[], excludesType: ExcludeType, src = SRC): SyncT
     excludesType,
     args: [],
   }
+}
+
+/** The folders the daemon tells @parcel/watcher to ignore for a sync. */
+function watchIgnores(t: SyncTarget): (string | RegExp)[] {
+  return parcelIgnores(t.src, pruneFor(t))
 }
 
 /**
@@ -85,7 +90,7 @@ describe('watchIgnores', () => {
   test('Given path excludes, When derived, Then absolute paths under src', () => {
     expect(watchIgnores(target(['build', '/var/cache/', 'docs/api'], 'path'))).toEqual([
       `${SRC}/build`,
-      `${SRC}/var/cache/`,
+      `${SRC}/var/cache`,
       `${SRC}/docs/api`,
     ])
   })
