@@ -35,9 +35,24 @@ export interface LifecycleOptions {
   env: NodeJS.ProcessEnv
 }
 
-export async function startSync(planned: PlannedProject, options: LifecycleOptions): Promise<void> {
+/**
+ * Brings the sync up. `then`, when given, runs under the project's lock once the sync is up:
+ * the user's own detached `up`, so that two concurrent ups do not create the app containers
+ * twice (Compose v1 fails then with "container ... is not connected to the network").
+ */
+export async function startSync(planned: PlannedProject, options: LifecycleOptions): Promise<void>
+export async function startSync<T>(
+  planned: PlannedProject,
+  options: LifecycleOptions,
+  then: () => Promise<T>,
+): Promise<T>
+export async function startSync<T>(
+  planned: PlannedProject,
+  options: LifecycleOptions,
+  then?: () => Promise<T>,
+): Promise<T | undefined> {
   const { plan } = planned
-  if (!plan.sidecar) return
+  if (!plan.sidecar) return then?.()
   for (const sync of plan.syncs) {
     if (sync.strategy === 'unison' || sync.strategy === 'native_osx') {
       throw new AbortError(
@@ -52,10 +67,13 @@ export async function startSync(planned: PlannedProject, options: LifecycleOptio
     options.env,
   )
   ensureStateDir(planned.stateDir, options.env)
-  await withProjectLock(
+  return withProjectLock(
     planned.stateDir,
     { project: planned.project.name, action: 'started', onWait: say },
-    () => startLocked(planned, options),
+    async () => {
+      await startLocked(planned, options)
+      return then?.()
+    },
   )
 }
 
