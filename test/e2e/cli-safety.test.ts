@@ -5,6 +5,7 @@
  * to sync, and the cause of a sidecar that exited.
  */
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -16,7 +17,7 @@ import {
 import path from 'node:path'
 import { afterEach, expect, test } from 'vitest'
 import { run, type RunResult } from '../../src/lib/exec.js'
-import { leftovers, testProject, type TestProject } from './helpers.js'
+import { leftovers, testProject, waitFor, type TestProject } from './helpers.js'
 
 const created: TestProject[] = []
 function project(fixture: string): TestProject {
@@ -142,7 +143,9 @@ test('Given a project brought up, then its state folders are 0700 and the files 
   const dir = stateDir(p)
   expect(mode(path.dirname(dir))).toBe('700')
   expect(mode(dir)).toBe('700')
-  for (const file of ['compose.override.yml', 'daemon.json', 'daemon.log', 'sidecar.json']) {
+  await waitFor('the daemon to write its status', () => existsSync(path.join(dir, 'status.json')))
+  const files = ['compose.override.yml', 'daemon.json', 'daemon.log', 'daemon.pid', 'sidecar.json']
+  for (const file of [...files, 'status.json']) {
     expect([file, mode(path.join(dir, file))]).toEqual([file, '600'])
   }
 })
