@@ -139,6 +139,8 @@ export class RsyncStrategy implements SyncStrategy {
       if (entry.type === 'f' && signature !== undefined) {
         if (this.sent.get(rel) === signature) continue
         signatures.set(rel, signature)
+      } else {
+        this.sent.delete(rel)
       }
       upserts.set(rel, entry)
       if (entry.type === 'd' && created.has(rel)) {
@@ -523,11 +525,19 @@ class LineTail {
 async function fileSignature(file: string): Promise<string | undefined> {
   try {
     const s = await lstat(file, { bigint: true })
+    // The kernel stamps times from a coarse clock (one tick, up to 10 ms): a second write of
+    // the same size within that tick leaves every field equal. A signature taken that soon
+    // after the last change proves nothing ("racy git"); it is never used to skip a file.
+    const ageMs = Date.now() - Number(s.ctimeNs / 1_000_000n)
+    if (ageMs < RACY_MS) return undefined
     return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
   } catch {
     return undefined
   }
 }
+
+/** Changes younger than this may share their timestamps with a later one (see fileSignature). */
+const RACY_MS = 30
 
 async function mapLimit<T, R>(
   items: readonly T[],
