@@ -20,7 +20,8 @@ interface Waiter {
  * any content is written, so it does not mean "visible", and it would add a third event per file
  * in a branch switch, close to the kernel's queue of 16,384 events.
  */
-const EVENTS = 'close_write,moved_to,delete'
+// inotifywait prints a queue overflow only when it is asked for.
+const EVENTS = 'close_write,moved_to,delete,q_overflow'
 
 export class Observer {
   private readonly waiters = new Map<string, Waiter[]>()

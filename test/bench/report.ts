@@ -241,7 +241,11 @@ export async function machineInfo(): Promise<Machine> {
     os: osName,
     node: process.version,
     docker: `server ${await firstLine('docker', ['version', '--format', '{{.Server.Version}}'])}, client ${await firstLine('docker', ['version', '--format', '{{.Client.Version}}'])}`,
-    compose: await firstLine('docker-compose', ['version', '--short']),
+    // What dsync runs: compose v2 when `docker compose` answers, else v1 (src/compose/cli.ts).
+    compose:
+      process.env.DSYNC_COMPOSE === 'v1'
+        ? `v1 ${await firstLine('docker-compose', ['version', '--short'])}`
+        : `v2 ${await firstLine('docker', ['compose', 'version', '--short'])}`,
     rsync: (await firstLine('rsync', ['--version'])).replace(/^rsync\s+version\s+/, ''),
     unison: await firstLine('unison', ['-version']),
     storageDriver: info.split(' ')[0] ?? 'unknown',
