@@ -140,14 +140,16 @@ async function up(
 ): Promise<number> {
   // The sync machinery is loaded only by the subcommands that need it.
   const { startSync, stopSync } = await import('../daemon/lifecycle.js')
-  await startSync(planned, options)
-  const code = await runComposeAttached(planned.cli, args, options)
   const detached =
     subcommand === 'start' || hasFlag(subArgs, '-d', '--detach') || hasFlag(subArgs, '--wait')
-  if (!detached) {
-    // An attached `up` ends when the user stops it (Ctrl-C): the containers are stopped now.
-    await stopSync(planned)
+  if (detached) {
+    // Under the project's lock: a concurrent up of the project waits until this one is done.
+    return startSync(planned, options, () => runComposeAttached(planned.cli, args, options))
   }
+  await startSync(planned, options)
+  const code = await runComposeAttached(planned.cli, args, options)
+  // An attached `up` ends when the user stops it (Ctrl-C): the containers are stopped now.
+  await stopSync(planned)
   return code
 }
 
