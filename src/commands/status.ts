@@ -40,6 +40,10 @@ function render(report: StatusReport): string {
     lines.push('  no sync has run yet: start it with dsync compose up')
     return lines.join('\n')
   }
+  const restart = report.status.lastRestart
+  if (d.running && restart && report.status.restarts > 0) {
+    lines.push(`  restarted ${report.status.restarts} time(s), last: ${restart.cause}`)
+  }
   for (const s of report.status.syncs) {
     const state = d.running ? s.state : 'stopped'
     const last = s.lastSync ? new Date(s.lastSync).toLocaleTimeString() : 'never'
@@ -48,6 +52,16 @@ function render(report: StatusReport): string {
       `  ${s.name}  ${s.strategy}  ${state}  last sync ${last}${batch}  errors ${s.errors}  missed ${s.missed}` +
         (s.lastError && s.state !== 'watching' ? `  last error: ${s.lastError}` : ''),
     )
+    // Older daemons write no heal or unreadable figures.
+    if (s.heals > 0 && s.lastHeal) {
+      lines.push(`    healed ${s.heals} time(s), last: ${s.lastHeal.cause}`)
+    }
+    if (s.unreadableCount > 0) {
+      const more = s.unreadableCount > s.unreadable.length ? ', ...' : ''
+      lines.push(
+        `    ${s.unreadableCount} path(s) could not be read and are not synced: ${s.unreadable.join(', ')}${more}`,
+      )
+    }
   }
   return lines.join('\n')
 }
