@@ -3,24 +3,25 @@
  * record per event with no delay of its own; the daemon does its own batching.
  *
  * inotifywait keeps the watches (one per folder, none for pruned folders) and adds one for each
- * new folder before it writes that folder's event. It gets three things wrong, which this module
+ * new folder before it writes that folder's event. It gets four things wrong, which this module
  * covers: what a new folder held before its watch existed (scanned here, see scan.ts); a folder
  * moved out of the tree keeps its subfolders' watches under their old paths, and the next folder
- * moved in may be taken for it (a move-out watches anew); and the root deleted or replaced
- * leaves it running with nothing watched (watched anew once the root is back). A queue overflow
- * also watches anew, since folders created meanwhile may lack a watch. Each of these ends in a
- * `rescan` event once the new watch is in place.
+ * moved in may be taken for it (a move-out watches anew); a folder holding folders renamed
+ * inside the tree may leave some of them under old paths (watched anew too); and the root
+ * deleted or replaced leaves it running with nothing watched (watched anew once the root is
+ * back). A queue overflow also watches anew, since folders created meanwhile may lack a watch.
+ * Each of these ends in a `rescan` event once the new watch is in place.
  *
  * The child dies with the daemon: inotifywait runs under a small shell that kills it when its
  * stdin, a pipe from the daemon, reaches end of file, which the kernel also does when the daemon
  * is killed (node cannot set PR_SET_PDEATHSIG).
  */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { logger } from '../../lib/log.js'
 import { spawn, type Spawned } from '../../lib/spawn.js'
-import { existingPruned, inotifyExclude } from './prune.js'
+import { existingPruned, inotifyExclude, isPruned } from './prune.js'
 import { scanNew } from './scan.js'
 import type { WatchEvent, WatchHandle, WatchOptions } from './types.js'
 
@@ -212,6 +213,7 @@ class InotifyTree implements WatchHandle {
         clearTimeout(this.movedFrom)
         this.movedFrom = setTimeout(() => this.movedOut(), MOVE_PAIR_MS)
       } else if (has('MOVED_TO') && dir) {
+        if (this.movedFrom) this.renamed(rel)
         clearTimeout(this.movedFrom)
         this.movedFrom = undefined
       }
@@ -240,6 +242,29 @@ class InotifyTree implements WatchHandle {
     clearTimeout(this.movedFrom)
     this.movedFrom = undefined
     void this.restart('a folder was moved out of the tree')
+  }
+
+  /**
+   * A folder was renamed inside the tree. inotifywait (inotify-tools 3.22) then renames the
+   * paths it keeps for the watches under it (inotifytools_replace_filename), but not all of
+   * them: once folders holding folders have been renamed a time or two, some subfolders' events
+   * come with a path they no longer have (an edit or a rename in them reported at the old place,
+   * so the volume's copy goes stale or comes back). A folder with no subfolder has one watch to
+   * rename, which comes out right; one with subfolders is watched anew (and rescanned).
+   */
+  private renamed(rel: string): void {
+    const prune = this.options.prune
+    void readdir(path.join(this.root, rel), { withFileTypes: true }).then(
+      (dirents) => {
+        const nested = dirents.some((d) => d.isDirectory() && !isPruned(prune, `${rel}/${d.name}`))
+        if (nested) void this.restart('a folder holding folders was renamed')
+      },
+      (error: NodeJS.ErrnoException) => {
+        // Gone again: its watches went with it, or a move out of the tree restarts.
+        if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR')
+          void this.restart('a renamed folder could not be listed')
+      },
+    )
   }
 
   /** Reports what new folders hold, in the order they were created. */
