@@ -86,9 +86,21 @@ async function startLocked(planned: PlannedProject, options: LifecycleOptions): 
     process.stderr.write('dsync: sync already running and healthy\n')
     return
   }
+  // On a terminal the build's progress is one line, redrawn at each step.
+  const tty = process.stderr.isTTY
+  let drawn = false
   await ensureSyncImage({
     image: planned.config.image,
-    onProgress: (line) => process.stderr.write(`dsync: building the sync image: ${line}\n`),
+    onProgress: (step) => {
+      if (!tty) {
+        process.stderr.write(`dsync: building the sync image: ${step}\n`)
+        return
+      }
+      process.stderr.write(`\r\x1b[2Kdsync: building the sync image: ${step}`)
+      drawn = true
+    },
+  }).finally(() => {
+    if (drawn) process.stderr.write('\r\x1b[2K')
   })
   const before = await existingResources(planned, options)
   let startedDaemon = false
