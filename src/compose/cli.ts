@@ -5,13 +5,13 @@
  * subprocess on every call.
  */
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { AbortError, ExitCode } from '../lib/errors.js'
 import { run, runAttached } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
-import { stateRoot } from '../lib/paths.js'
+import { ensurePrivateDir, stateRoot, writePrivateFile } from '../lib/paths.js'
 import { dockerConfigDir, dockerEndpoint } from '../docker/platform.js'
 
 const log = logger('dsync:compose')
@@ -48,8 +48,8 @@ async function detect(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
   }
   const cli = await probe(env)
   try {
-    mkdirSync(path.dirname(cacheFile), { recursive: true })
-    writeFileSync(cacheFile, JSON.stringify({ key, cli }))
+    ensurePrivateDir(path.dirname(cacheFile))
+    writePrivateFile(cacheFile, JSON.stringify({ key, cli }))
   } catch (error) {
     log.debug('cannot cache compose detection: %s', String(error))
   }

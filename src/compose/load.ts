@@ -3,11 +3,11 @@
  * compose model (from `compose config`, cached on disk until an input changes), and the plan.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { ExternalError, ExitCode } from '../lib/errors.js'
 import { logger } from '../lib/log.js'
-import { projectStateDir } from '../lib/paths.js'
+import { ensurePrivateDir, projectStateDir, writePrivateFile } from '../lib/paths.js'
 import { parseDocument } from 'yaml'
 import { detectPlatform, supportsStartInterval } from '../docker/platform.js'
 import { composeParseOptions, composeToJsOptions } from './compose-yaml.js'
@@ -85,8 +85,8 @@ function validateCached(raw: RawXSync, project: Project, stateDir: string): Sync
   }
   const config = validateXSync(raw, project.directory)
   try {
-    mkdirSync(stateDir, { recursive: true })
-    writeFileSync(cacheFile, JSON.stringify({ key, config }))
+    ensurePrivateDir(stateDir)
+    writePrivateFile(cacheFile, JSON.stringify({ key, config }))
   } catch (error) {
     log.debug('cannot cache the validated config: %s', String(error))
   }
@@ -227,8 +227,8 @@ function writeIfChanged(file: string, text: string): void {
   } catch {
     // Not there yet.
   }
-  mkdirSync(path.dirname(file), { recursive: true })
-  writeFileSync(file, text)
+  ensurePrivateDir(path.dirname(file))
+  writePrivateFile(file, text)
 }
 
 interface CachedModel {
@@ -275,8 +275,8 @@ async function loadModel(
       )
     }
     text = result.stdout
-    mkdirSync(loaded.stateDir, { recursive: true })
-    writeFileSync(cacheFile, JSON.stringify({ key, text } satisfies CachedModel))
+    ensurePrivateDir(loaded.stateDir)
+    writePrivateFile(cacheFile, JSON.stringify({ key, text } satisfies CachedModel))
   } else {
     log.debug('compose model from cache')
   }

@@ -7,13 +7,13 @@
  * Docker Desktop's VM (which shares the host's files). The answer is cached per endpoint.
  */
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { homedir, hostname } from 'node:os'
 import path from 'node:path'
 import type { HostOs, Platform } from '../compose/types.js'
 import { run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
-import { stateRoot } from '../lib/paths.js'
+import { ensurePrivateDir, stateRoot, writePrivateFile } from '../lib/paths.js'
 
 const log = logger('dsync:platform')
 
@@ -164,8 +164,8 @@ async function engineFacts(
     return undefined
   }
   try {
-    mkdirSync(path.dirname(cacheFile), { recursive: true })
-    writeFileSync(cacheFile, JSON.stringify({ endpoint, stamp, facts } satisfies CachedFacts))
+    ensurePrivateDir(path.dirname(cacheFile))
+    writePrivateFile(cacheFile, JSON.stringify({ endpoint, stamp, facts } satisfies CachedFacts))
   } catch (error) {
     log.debug('cannot cache the engine facts: %s', String(error))
   }
