@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { ensureSyncImage, syncImageTag } from '../../src/docker/image.js'
 import { run } from '../../src/lib/exec.js'
-import { readerIn, watchIn } from './helpers.js'
+import { readerIn, waitFor, watchIn } from './helpers.js'
 import {
   AgentBatchError,
   AgentChannel,
@@ -512,6 +512,15 @@ test('the sidecar prints nothing and stops at once on SIGTERM', async () => {
   const name = `${prefix}-stop`
   containers.push(name)
   await docker('run', '-d', '--name', name, '--network', 'none', image)
+  // Once its PID 1 handles SIGTERM (perl installs the handler a moment after the container
+  // starts; before that, PID 1 ignores the signal, as the kernel does for any PID 1)
+  await waitFor('the entrypoint to handle SIGTERM', async () => {
+    const caught = await run('docker', ['exec', name, 'grep', 'SigCgt', '/proc/1/status'], {
+      reject: false,
+    })
+    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(caught.stdout)?.[1]
+    return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 14n)) !== 0n
+  })
   // When it is stopped with a generous grace period
   const start = Date.now()
   await docker('stop', '-t', '20', name)
