@@ -243,6 +243,24 @@ describe('watchTree with inotifywait', () => {
     expect(seen.has('rescan')).toBe(false)
   })
 
+  test('Given a folder deleted and made again, When it is renamed, Then edits in it are reported at its new path', async () => {
+    fs.mkdirSync(path.join(root, 'd'))
+    const { seen } = await watch('inotifywait')
+
+    // inotifywait kept the deleted folder's path for the new one's watch and did not rename it.
+    fs.rmdirSync(path.join(root, 'd'))
+    await sleep(50)
+    fs.mkdirSync(path.join(root, 'd'))
+    await sleep(50)
+    fs.renameSync(path.join(root, 'd'), path.join(root, 'z'))
+    await seen.until('rescan', undefined, 3000).catch(() => undefined)
+    await sleep(200)
+    write('z/f.js')
+
+    await seen.until('create', 'z/f.js')
+    expect(seen.rels()).not.toContain('d/f.js')
+  })
+
   test('Given folders holding folders, When they are renamed inside the tree again and again, Then later edits in every folder are reported at their real paths', async () => {
     // The sequence of a failing fuzz burst: inotifywait's own renaming of its watches' paths
     // skipped some, whose events then named the folders' first paths.

@@ -6,8 +6,8 @@
  * new folder before it writes that folder's event. It gets four things wrong, which this module
  * covers: what a new folder held before its watch existed (scanned here, see scan.ts); a folder
  * moved out of the tree keeps its subfolders' watches under their old paths, and the next folder
- * moved in may be taken for it (a move-out watches anew); a folder holding folders renamed
- * inside the tree may leave some of them under old paths (watched anew too); and the root
+ * moved in may be taken for it (a move-out watches anew); a folder renamed inside the tree may
+ * leave it or some of its subfolders under old paths (watched anew too); and the root
  * deleted or replaced leaves it running with nothing watched (watched anew once the root is
  * back). A queue overflow also watches anew, since folders created meanwhile may lack a watch.
  * Each of these ends in a `rescan` event once the new watch is in place.
@@ -110,6 +110,8 @@ class InotifyTree implements WatchHandle {
   private restarting: Promise<void> | undefined
   /** A folder reported moved out of its parent, waiting for the MOVED_TO of a rename. */
   private movedFrom: NodeJS.Timeout | undefined
+  /** The new path of a folder renamed by the previous event, whose MOVE_SELF comes next. */
+  private renamedTo: string | undefined
   private scans: Promise<void> = Promise.resolve()
 
   constructor(
@@ -194,12 +196,23 @@ class InotifyTree implements WatchHandle {
     for (const event of raw) {
       const has = (flag: string) => event.flags.includes(flag)
       if (this.movedFrom && !(has('MOVED_TO') && has('ISDIR'))) this.movedOut()
+      const renamedTo = this.renamedTo
+      this.renamedTo = undefined
       if (has('Q_OVERFLOW')) {
         void this.restart('the inotify event queue overflowed')
         continue
       }
       if (!event.folder.startsWith(this.prefix)) continue
       if (event.name === '') {
+        // The folder's own MOVE_SELF follows its rename, under the path inotifywait now has for
+        // it: the old one when it did not rename its watch (a folder of that name deleted and
+        // made again, then renamed: `rmdir d; mkdir d; mv d z` reports z's edits as d's).
+        if (
+          renamedTo !== undefined &&
+          has('MOVE_SELF') &&
+          event.folder !== `${this.prefix}${renamedTo}/`
+        )
+          void this.restart('a renamed folder kept its old path')
         if (
           event.folder === this.prefix &&
           (has('DELETE_SELF') || has('MOVE_SELF') || has('UNMOUNT'))
@@ -213,7 +226,10 @@ class InotifyTree implements WatchHandle {
         clearTimeout(this.movedFrom)
         this.movedFrom = setTimeout(() => this.movedOut(), MOVE_PAIR_MS)
       } else if (has('MOVED_TO') && dir) {
-        if (this.movedFrom) this.renamed(rel)
+        if (this.movedFrom) {
+          this.renamedTo = rel
+          this.renamed(rel)
+        }
         clearTimeout(this.movedFrom)
         this.movedFrom = undefined
       }
@@ -249,8 +265,8 @@ class InotifyTree implements WatchHandle {
    * paths it keeps for the watches under it (inotifytools_replace_filename), but not all of
    * them: once folders holding folders have been renamed a time or two, some subfolders' events
    * come with a path they no longer have (an edit or a rename in them reported at the old place,
-   * so the volume's copy goes stale or comes back). A folder with no subfolder has one watch to
-   * rename, which comes out right; one with subfolders is watched anew (and rescanned).
+   * so the volume's copy goes stale or comes back). A folder with subfolders is watched anew (and
+   * rescanned); for one without, its MOVE_SELF says whether its one watch was renamed.
    */
   private renamed(rel: string): void {
     const prune = this.options.prune
