@@ -137,7 +137,13 @@ export function plan(input: PlanInput): SyncPlan {
       })
       continue
     }
-    if (model.volumes.includes(spec.name)) {
+    // A volume of the same name that no service mounts is the user's way to set the sync
+    // volume's driver options (a tmpfs, another driver); compose merges it with dsync's own.
+    // One that a service mounts holds other data.
+    const mountedAsVolume = Object.values(model.services).some((service) =>
+      service.mounts.some((m) => m.type === 'volume' && m.source === spec.name),
+    )
+    if (model.volumes.includes(spec.name) && mountedAsVolume) {
       issues.push({
         file: spec.file,
         path: where,

@@ -571,6 +571,14 @@ volumes: {app: {}}
     ])
   })
 
+  test('Given a volume named like the sync that no service mounts (its driver options), When planned, Then no issue', () => {
+    const tuned = `
+services: {web: {volumes: ["./:/app"]}}
+volumes: {app: {driver_opts: {type: tmpfs, device: tmpfs, o: size=4m}}}
+`
+    expect(isEmptyPlan(planYaml(tuned, [spec('app')]).plan)).toBe(false)
+  })
+
   test('Given a sync named like a service, When planned, Then a collision issue', () => {
     expect(planIssues(compose, [spec('web')])).toEqual([
       'compose.yaml: x-sync.syncs.web: the sync name "web" collides with the service "web"; rename the sync',
