@@ -26,6 +26,13 @@ export interface ComposeModel {
   services: Record<string, ServiceModel>
   /** Top-level named volumes, by their key in the file. */
   volumes: string[]
+  /** Their driver and driver options, where set (a sync volume keeps the user's). */
+  volumeOptions?: Record<string, VolumeOptions>
+}
+
+export interface VolumeOptions {
+  driver?: string
+  driver_opts?: Record<string, string | number>
 }
 
 /** Compose's own output, already checked by compose: as many aliases as it printed. */
@@ -45,7 +52,18 @@ export function parseComposeModel(text: string, projectDir: string): ComposeMode
       dependsOn: Array.isArray(deps) ? deps.map(String) : Object.keys(deps ?? {}),
     }
   }
-  return { services, volumes: Object.keys(doc.volumes ?? {}) }
+  const volumeOptions: Record<string, VolumeOptions> = {}
+  for (const [name, volume] of Object.entries(doc.volumes ?? {})) {
+    const options: VolumeOptions = {}
+    if (typeof volume?.driver === 'string') options.driver = volume.driver
+    if (volume?.driver_opts) options.driver_opts = { ...volume.driver_opts }
+    if (options.driver !== undefined || options.driver_opts !== undefined)
+      volumeOptions[name] = options
+  }
+  const volumes = Object.keys(doc.volumes ?? {})
+  return Object.keys(volumeOptions).length > 0
+    ? { services, volumes, volumeOptions }
+    : { services, volumes }
 }
 
 function normaliseMount(volume: ServiceVolume, projectDir: string): MountModel {

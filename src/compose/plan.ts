@@ -15,7 +15,7 @@ import {
   SIDECAR_SERVICE,
   SIDECAR_SYNC_ROOT,
 } from '../docker/labels.js'
-import type { ComposeModel, MountModel } from './model.js'
+import type { ComposeModel, MountModel, VolumeOptions } from './model.js'
 import type { Platform, ResolvedStrategy, StrategyName, SyncConfig, SyncSpec } from './types.js'
 import { distance } from 'fastest-levenshtein'
 
@@ -48,6 +48,8 @@ export interface PlannedSync {
   owner: UidGid
   /** Services that see the sync (through the volume, or the kept bind mount for native). */
   services: string[]
+  /** The user's driver and driver options for the sync volume (a top-level volume of its name). */
+  volumeOptions?: VolumeOptions
 }
 
 export interface SidecarPlan {
@@ -220,6 +222,9 @@ export function plan(input: PlanInput): SyncPlan {
       mounts,
       owner: resolveOwner(spec, services, model, input.hostOwners[spec.name], warnings),
       services,
+      ...(sidecar && model.volumeOptions?.[spec.name]
+        ? { volumeOptions: model.volumeOptions[spec.name] }
+        : {}),
     })
   }
   if (issues.length > 0) throw new ConfigError(issues)
@@ -328,6 +333,9 @@ export function renderOverride(syncPlan: SyncPlan, input: RenderOptions = {}): D
       continue
     }
     volumes[sync.volume] = {
+      // Compose v1 replaces a top-level volume of an earlier file instead of merging it: the
+      // user's driver options for the sync volume are repeated here.
+      ...sync.volumeOptions,
       labels: {
         [LABEL_ROLE]: ROLE_VOLUME,
         [LABEL_PROJECT]: syncPlan.project,
