@@ -717,6 +717,9 @@ export class Daemon {
     } catch (error) {
       log.warn('health check failed (%s): reconnecting, then a full pass', errorText(error))
       this.dropChannel()
+      // A sidecar removed with its project ends this daemon even when no pass reaches it (a
+      // missing src fails every pass before the sidecar is touched).
+      await this.sidecarTrouble()
       for (const worker of this.workers) worker.needsFullPass()
     } finally {
       this.checking = false
