@@ -43,7 +43,7 @@ const FLUSH_QUIET_MS = 120
 /** A request waiting for a full pass is answered with the error after this many failures. */
 const REQUEST_ATTEMPTS = 3
 /** How often watches and the agent are checked: a dead watch or sidecar is found within this. */
-const HEALTH_INTERVAL_MS = 3_000
+const HEALTH_INTERVAL_MS = 5_000
 const HEALTH_TIMEOUT_MS = 5_000
 /** Retries of a failing sync wait twice as long each time, up to this. */
 const MAX_RETRY_DELAY_MS = 4_000

@@ -6,8 +6,8 @@
  * guardian of its own. A daemon that watches its guardian (its child: node reports its exit)
  * starts another if it dies, so neither can be lost alone.
  *
- * sh rather than a second node process: it costs under a megabyte and no CPU (one `sleep 1` a
- * second). A daemon that keeps dying within seconds of its start is restarted after a pause,
+ * sh rather than a second node process: it costs under a megabyte and no CPU, blocked on a
+ * pipe from the daemon until the daemon's end closes it. A daemon that keeps dying within seconds of its start is restarted after a pause,
  * and given up after a few tries, with a line in the daemon's log.
  */
 import { spawn, type Spawned } from '../lib/spawn.js'
@@ -26,10 +26,15 @@ pid=$1 dir=$2 node=$3 main=$4 log=$5
 # Spelt in two parts so that this script's own command line never matches it (pgrep -f).
 marker=${DAEMON_MARKER.replace('-', '-""')}
 started=$(date +%s)
-# The daemon's command line ends with the marker and the state folder; a recycled pid does not.
+# Blocks, at no cost, until the kernel closes the daemon's end of the pipe on stdin: the
+# daemon has ended. Nothing is ever written to it.
+read -r _ || true
+exec </dev/null
+# Then a moment for its process to be gone (its command line ends with the marker and the
+# state folder; a recycled pid's does not).
 while tr '\\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- " $marker $dir " \\
   || { [ ! -d /proc/self ] && kill -0 "$pid" 2>/dev/null; }; do
-  sleep 1
+  sleep 0.1
 done
 fast=0
 if [ $(( $(date +%s) - started )) -lt 15 ]; then fast=$(( \${${FAST_ENV}:-0} + 1 )); fi
@@ -67,8 +72,11 @@ export function startGuardian(
       daemonMain,
       logPath(stateDir),
     ],
-    { detached: true, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' },
+    // stdin: a pipe the daemon holds open for its whole life (see the script).
+    { detached: true, stdin: 'pipe', stdout: 'ignore', stderr: 'ignore' },
   )
+  // Nothing is written; a guardian that died is reported by its exit, not by an EPIPE.
+  child.stdin.on('error', () => undefined)
   child.once('exit', () => onExit(child))
   child.unref()
   return child
