@@ -22,9 +22,12 @@ export async function config(ctx: Ctx): Promise<void> {
     const node: number[] = []
     const failures: string[] = []
 
+    // The compose dsync itself runs (src/compose/cli.ts): v2 unless DSYNC_COMPOSE=v1.
+    const [file, prefix] =
+      process.env.DSYNC_COMPOSE === 'v1' ? ['docker-compose', []] : ['docker', ['compose']]
     const plain = async () => {
       const t0 = performance.now()
-      await run('docker-compose', ['-p', p.name, '-f', p.file, 'config'], { cwd: p.dir })
+      await run(file, [...prefix, '-p', p.name, '-f', p.file, 'config'], { cwd: p.dir })
       return performance.now() - t0
     }
     const dsync = async (stateHome: string) => {
@@ -65,8 +68,8 @@ export async function config(ctx: Ctx): Promise<void> {
 
     const row = (what: string, samples: number[]) =>
       ctx.results.add({ section: 'config', what, unit: 'ms', summary: summarize(samples), samples })
-    row('plain docker-compose config, cold', cold.plain)
-    row('plain docker-compose config, warm', warm.plain)
+    row(`plain ${file} ${prefix.join(' ')} config, cold`.replace('  ', ' '), cold.plain)
+    row(`plain ${file} ${prefix.join(' ')} config, warm`.replace('  ', ' '), warm.plain)
     row('node -e 0 (the floor of any node CLI)', node)
     const failed = failures[0] ? `dsync compose config failed (${failures[0]})` : undefined
     const why = reason ?? failed
