@@ -38,8 +38,13 @@ const DEBOUNCE_MS = 2
 const MAX_WAIT_MS = 50
 /** Batches with more paths than this become one full pass. */
 const FULL_PASS_PATHS = 2000
-/** A flush waits for this much quiet from the watcher before it verifies. */
-const FLUSH_QUIET_MS = 120
+/**
+ * A flush waits for this much quiet from the watcher before it verifies. A burst of thousands
+ * of changes in new folders reaches the daemon over a while (inotifywait adds a watch per new
+ * folder, and the folder is then scanned); a verification started before the last of it
+ * arrived counts those late changes as missed.
+ */
+const FLUSH_QUIET_MS = 400
 /** A request waiting for a full pass is answered with the error after this many failures. */
 const REQUEST_ATTEMPTS = 3
 /** How often watches and the agent are checked: a dead watch or sidecar is found within this. */
