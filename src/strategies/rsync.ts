@@ -9,6 +9,7 @@
  * A full pass compares a manifest of the host with one of the volume and applies the difference
  * with the above, so a pass with nothing changed transfers nothing.
  */
+import { createHash } from 'node:crypto'
 import { lstat, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform } from 'node:stream'
@@ -52,6 +53,8 @@ export class RsyncStrategy implements SyncStrategy {
    * again, so a watcher in the app container sees one change per save, not two.
    */
   private readonly sent = new Map<string, string>()
+  /** What the last batch wrote through the agent, by content (small files only). */
+  private readonly sentHashes = new Map<string, string>()
 
   constructor(
     readonly target: SyncTarget,
@@ -122,7 +125,8 @@ export class RsyncStrategy implements SyncStrategy {
     const { target } = this
     const upserts = new Map<string, Entry>()
     const removals = new Set<string>()
-    const signatures = new Map<string, string>()
+    const signatures = new Map<string, Signature>()
+    this.sentHashes.clear()
     const unreadable: string[] = []
     for (const rel of [...paths].sort(compareDepth)) {
       // The signature first: taken after the entry, it could describe a later state of the file
@@ -137,7 +141,13 @@ export class RsyncStrategy implements SyncStrategy {
         continue
       }
       if (entry.type === 'f' && signature !== undefined) {
-        if (this.sent.get(rel) === signature) continue
+        const previous = this.sent.get(rel)
+        if (previous === signature.sig) continue
+        // Sent within a clock tick of its change: equal stamps prove nothing, equal content does.
+        if (previous?.startsWith(`racy:${signature.sig}:`) && entry.size <= HASH_MAX) {
+          const now = await readFile(path.join(target.src, rel)).catch(() => undefined)
+          if (now && previous === `racy:${signature.sig}:${sha1(now)}`) continue
+        }
         signatures.set(rel, signature)
       } else {
         this.sent.delete(rel)
@@ -154,7 +164,14 @@ export class RsyncStrategy implements SyncStrategy {
     const prunes = [...removals].filter((rel) => !upserts.has(rel)).sort(deepestFirst)
     const applied = await this.apply(list, prunes, undefined, progressReporter(target.name))
     const skipped = new Set(applied.unreadable)
-    for (const [rel, signature] of signatures) if (!skipped.has(rel)) this.sent.set(rel, signature)
+    for (const [rel, signature] of signatures) {
+      if (skipped.has(rel)) continue
+      const hash = this.sentHashes.get(rel)
+      if (!signature.racy) this.sent.set(rel, signature.sig)
+      else if (hash) this.sent.set(rel, `racy:${signature.sig}:${hash}`)
+      else this.sent.delete(rel)
+    }
+    this.sentHashes.clear()
     return {
       kind: 'paths',
       changed: list.length + prunes.length,
@@ -253,6 +270,7 @@ export class RsyncStrategy implements SyncStrategy {
           // Gone since it was listed: its deletion is another event.
           if (data === null || data === undefined) break
           ops.push({ op: 'write', sync: name, path: e.rel, data, mode: e.mode, mtimeMs })
+          if (data.length <= HASH_MAX) this.sentHashes.set(e.rel, sha1(data))
           progress.advance(1, data.length)
           break
         }
@@ -522,22 +540,32 @@ class LineTail {
  * equal only if nothing changed the file since (ctime changes on every write, and when a tool
  * restores the mtime too).
  */
-async function fileSignature(file: string): Promise<string | undefined> {
+async function fileSignature(file: string): Promise<Signature | undefined> {
   try {
     const s = await lstat(file, { bigint: true })
     // The kernel stamps times from a coarse clock (one tick, up to 10 ms): a second write of
     // the same size within that tick leaves every field equal. A signature taken that soon
-    // after the last change proves nothing ("racy git"); it is never used to skip a file.
+    // after the last change proves nothing by itself ("racy git"): see syncPaths.
     const ageMs = Date.now() - Number(s.ctimeNs / 1_000_000n)
-    if (ageMs < RACY_MS) return undefined
-    return `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`
+    return { sig: `${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`, racy: ageMs < RACY_MS }
   } catch {
     return undefined
   }
 }
 
+interface Signature {
+  sig: string
+  racy: boolean
+}
+
+function sha1(data: Uint8Array): string {
+  return createHash('sha1').update(data).digest('hex')
+}
+
 /** Changes younger than this may share their timestamps with a later one (see fileSignature). */
 const RACY_MS = 30
+/** Racy files up to this size are compared by content instead (see syncPaths). */
+const HASH_MAX = 1024 * 1024
 
 async function mapLimit<T, R>(
   items: readonly T[],
