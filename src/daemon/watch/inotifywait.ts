@@ -22,7 +22,7 @@ import path from 'node:path'
 import { logger } from '../../lib/log.js'
 import { spawn, type Spawned } from '../../lib/spawn.js'
 import { existingPruned, inotifyExclude, isPruned } from './prune.js'
-import { scanNew } from './scan.js'
+import { rootChange, scanNew } from './scan.js'
 import type { WatchEvent, WatchHandle, WatchOptions } from './types.js'
 
 const log = logger('dsync:watch')
@@ -339,13 +339,7 @@ class InotifyTree implements WatchHandle {
   async check(): Promise<void> {
     if (this.closed) return
     if (this.restarting) return this.restarting
-    let reason: string | undefined
-    try {
-      const now = await stat(this.root)
-      if (`${now.dev}:${now.ino}` !== this.rootId) reason = 'the root folder was replaced'
-    } catch {
-      reason = 'the root folder is gone'
-    }
+    let reason = await rootChange(this.root, this.rootId)
     const child = this.child
     if (!reason && (!child || child.exitCode !== null || child.signalCode !== null))
       reason = 'inotifywait is not running'

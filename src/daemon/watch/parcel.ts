@@ -15,7 +15,7 @@ import path from 'node:path'
 import type watcher from '@parcel/watcher'
 import { logger } from '../../lib/log.js'
 import { parcelIgnores } from './prune.js'
-import { scanNew } from './scan.js'
+import { rootChange, scanNew } from './scan.js'
 import type { WatchEvent, WatchHandle, WatchOptions } from './types.js'
 
 const log = logger('dsync:watch')
@@ -136,13 +136,7 @@ class ParcelTree implements WatchHandle {
   async check(): Promise<void> {
     if (this.closed) return
     if (this.restarting) return this.restarting
-    let reason: string | undefined
-    try {
-      const now = await stat(this.root)
-      if (`${now.dev}:${now.ino}` !== this.rootId) reason = 'the root folder was replaced'
-    } catch {
-      reason = 'the root folder is gone'
-    }
+    let reason = await rootChange(this.root, this.rootId)
     if (!reason && !this.subscription) reason = 'not subscribed'
     if (!reason) return
     await this.restart(reason)

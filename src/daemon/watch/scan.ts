@@ -4,7 +4,7 @@
  * `git clone`) raises no event of its own (https://github.com/parcel-bundler/watcher/issues/97):
  * the source lists it after the watch exists and reports each entry as created.
  */
-import { readdir } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { isPruned } from './prune.js'
 import type { Prune, WatchEvent } from './types.js'
@@ -48,4 +48,17 @@ export async function scanNew(
     }
   }
   return { events, overLimit: false, nested }
+}
+
+/**
+ * Why the watched root is no longer the folder a watch was set up on (`rootId`: its
+ * `dev:ino` then), or undefined when it still is.
+ */
+export async function rootChange(root: string, rootId: string): Promise<string | undefined> {
+  try {
+    const now = await stat(root)
+    return `${now.dev}:${now.ino}` !== rootId ? 'the root folder was replaced' : undefined
+  } catch {
+    return 'the root folder is gone'
+  }
 }
