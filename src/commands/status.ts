@@ -1,6 +1,7 @@
 import { Command, Flags } from '@oclif/core'
 import { NOTHING_TO_SYNC, status, statusProblem, type StatusReport } from '../daemon/service.js'
 import { context, projectFlags, toProjectFlags } from '../project-flags.js'
+import type { TwoWayStatus } from '../strategies/unison-config.js'
 
 export default class Status extends Command {
   static override summary =
@@ -56,6 +57,7 @@ function render(report: StatusReport): string {
     if (s.heals > 0 && s.lastHeal) {
       lines.push(`    healed ${s.heals} time(s), last: ${s.lastHeal.cause}`)
     }
+    if (s.twoWay) lines.push(...renderTwoWay(s.twoWay))
     if (s.unreadableCount > 0) {
       const more = s.unreadableCount > s.unreadable.length ? ', ...' : ''
       lines.push(
@@ -64,4 +66,31 @@ function render(report: StatusReport): string {
     }
   }
   return lines.join('\n')
+}
+
+/** native_osx: the sidecar's worker, its restarts and the conflicts it resolved. */
+function renderTwoWay(t: TwoWayStatus): string[] {
+  const last = t.lastRun ? new Date(t.lastRun).toLocaleTimeString() : 'never'
+  const took = t.lastLatencyMs !== undefined ? ` (${t.lastLatencyMs} ms)` : ''
+  const lines = [
+    `    two-way in the sidecar: ${t.state}, worker ${t.worker}, ${t.runs} run(s), ${t.transferred} item(s) transferred, last ${last}${took}`,
+  ]
+  if (t.halt) lines.push(`    halted: ${t.halt}`)
+  if (t.error && t.state === 'error') lines.push(`    error: ${t.error}`)
+  if (t.restarts > 0) {
+    lines.push(`    restarted ${t.restarts} time(s), last: ${t.lastRestart?.cause ?? 'unknown'}`)
+  }
+  if (t.conflictCount > 0) {
+    lines.push(
+      `    ${t.conflictCount} conflict(s)${t.conflictCount > t.conflicts.length ? ', the latest:' : ':'}`,
+    )
+    for (const c of t.conflicts) {
+      const loser = c.kept === 'host' ? 'container' : 'host'
+      const kept = c.copy
+        ? `the ${loser}'s version is kept ${c.copySide === 'host' ? 'on the host' : 'in the volume'} as ${c.copy}`
+        : `nothing of the ${loser}'s side to keep (a deletion or a change of permissions)`
+      lines.push(`      ${c.path}: the ${c.kept}'s version won; ${kept}`)
+    }
+  }
+  return lines
 }

@@ -15,6 +15,7 @@ import {
   SIDECAR_SERVICE,
   SIDECAR_SYNC_ROOT,
 } from '../docker/labels.js'
+import { UNISON_ENV_PREFIX, workerConfig } from '../strategies/unison-config.js'
 import type { ComposeModel, MountModel, VolumeOptions } from './model.js'
 import type { Platform, ResolvedStrategy, StrategyName, SyncConfig, SyncSpec } from './types.js'
 import { distance } from 'fastest-levenshtein'
@@ -364,8 +365,27 @@ export function renderOverride(syncPlan: SyncPlan, input: RenderOptions = {}): D
     }
   }
   if (sidecar) {
+    // native_osx: the sidecar's own worker syncs both ways (images/sync/dsync-unison), told
+    // what to sync by one variable per sync. `$` is doubled: compose interpolates this file.
+    const environment: Record<string, string> = {}
+    for (const sync of syncPlan.syncs) {
+      if (sync.strategy !== 'native_osx' || !sync.sidecarPath || !sync.sidecarHostPath) continue
+      environment[`${UNISON_ENV_PREFIX}${sync.spec.name}`] = workerConfig({
+        name: sync.spec.name,
+        hostPath: sync.sidecarHostPath,
+        volumePath: sync.sidecarPath,
+        src: sync.spec.src,
+        owner: sync.owner,
+        prefer: sync.spec.prefer,
+        initial: sync.spec.initial,
+        excludes: sync.spec.excludes,
+        excludesType: sync.spec.excludesType,
+        args: sync.spec.args,
+      }).replace(/\$/g, '$$$$')
+    }
     services[sidecar.service] = {
       image: sidecar.image,
+      ...(Object.keys(environment).length > 0 ? { environment } : {}),
       network_mode: 'none',
       cap_drop: ['ALL'],
       cap_add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID'],

@@ -20,6 +20,7 @@ import { composeArgs, runComposeCaptured } from '../compose/cli.js'
 import { overrideGlobals, type PlannedProject } from '../compose/load.js'
 import { ensureSyncImage } from '../docker/image.js'
 import { LABEL_PROJECT, SIDECAR_SERVICE } from '../docker/labels.js'
+import { workerRequest } from '../strategies/native-osx.js'
 import type { SyncTarget } from '../strategies/types.js'
 import { ControlUnavailable, request, socketPath } from './control.js'
 import { requireHostTools } from './host-tools.js'
@@ -54,10 +55,10 @@ export async function startSync<T>(
   const { plan } = planned
   if (!plan.sidecar) return then?.()
   for (const sync of plan.syncs) {
-    if (sync.strategy === 'unison' || sync.strategy === 'native_osx') {
+    if (sync.strategy === 'unison') {
       throw new AbortError(
         `${sync.spec.file}: x-sync.syncs.${sync.spec.name}.strategy: ${sync.strategy} has no sync engine in this version of dsync`,
-        'use strategy: rsync (one-way) for now',
+        'use strategy: native_osx (two-way, inside the sidecar) or rsync (one-way)',
         ExitCode.unavailable,
       )
     }
@@ -131,6 +132,7 @@ async function startLocked(planned: PlannedProject, options: LifecycleOptions): 
       syncs: targets(planned),
     }
     startedDaemon = await ensureDaemon(spec, options)
+    await acceptAtUp(planned, container, options)
     const view = progressView('initial sync')
     try {
       await request(
@@ -156,6 +158,33 @@ async function startLocked(planned: PlannedProject, options: LifecycleOptions): 
   } catch (error) {
     await undo(planned, options, before, startedDaemon)
     throw error
+  }
+}
+
+/**
+ * `DSYNC_ACCEPT_DELETIONS=NAME[,NAME...]` (or `*`): the first pass of these native_osx syncs may
+ * propagate a mass deletion that halted them (a folder emptied while the project was down).
+ * `dsync sync NAME --accept-deletions` needs a running sidecar, and a halted `up` leaves none.
+ */
+async function acceptAtUp(
+  planned: PlannedProject,
+  container: string,
+  options: LifecycleOptions,
+): Promise<void> {
+  const wanted = (options.env.DSYNC_ACCEPT_DELETIONS ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)
+  if (wanted.length === 0) return
+  for (const sync of planned.plan.syncs) {
+    if (sync.strategy !== 'native_osx') continue
+    if (!wanted.includes('*') && !wanted.includes(sync.spec.name)) continue
+    const accepted = await workerRequest({ container, env: options.env }, 'accept', sync.spec.name)
+    say(
+      accepted
+        ? `${sync.spec.name}: the deletion was accepted and propagated`
+        : `${sync.spec.name}: no deletion to accept (the sync was not halted)`,
+    )
   }
 }
 

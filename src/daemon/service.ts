@@ -11,7 +11,9 @@ import { parseComposeArgv } from '../compose/argv.js'
 import { resolveProject } from '../compose/project.js'
 import { loadProject, planProject } from '../compose/load.js'
 import { syncImageTag } from '../docker/image.js'
-import { LABEL_PROJECT } from '../docker/labels.js'
+import { LABEL_PROJECT, LABEL_ROLE, ROLE_SIDECAR } from '../docker/labels.js'
+import { twoWayStatus, workerRequest } from '../strategies/native-osx.js'
+import type { TwoWayStatus } from '../strategies/unison-config.js'
 import { ControlUnavailable, request, socketPath, type ControlRequest } from './control.js'
 import { startSync, stopSync } from './lifecycle.js'
 import { daemonPid, logPath, statusPath } from './process.js'
@@ -160,6 +162,7 @@ export async function status(flags: ProjectFlags, ctx: Context): Promise<StatusR
     }
   }
   const last = live ?? readLastStatus(project.stateDir)
+  if (live) await addTwoWay(live, ctx.env)
   return {
     project: project.name,
     stateDir: project.stateDir,
@@ -171,6 +174,37 @@ export async function status(flags: ProjectFlags, ctx: Context): Promise<StatusR
     status: last,
     nothingToSync: live === undefined && (await allNative(flags, ctx)),
   }
+}
+
+/**
+ * native_osx syncs are run by the sidecar, not the daemon: their state comes from there. A
+ * halted worker halts the sync; one in error puts it in error.
+ */
+async function addTwoWay(live: DaemonStatus, env: NodeJS.ProcessEnv): Promise<void> {
+  const names = live.syncs.filter((s) => s.strategy === 'native_osx').map((s) => s.name)
+  if (names.length === 0) return
+  const found = await twoWayStatus(live.container, names, env).catch(
+    () => new Map<string, TwoWayStatus>(),
+  )
+  for (const sync of live.syncs) {
+    const twoWay = found.get(sync.name)
+    if (!twoWay) continue
+    sync.twoWay = twoWay
+    if (sync.state !== 'watching' && sync.state !== 'syncing') continue
+    if (twoWay.state === 'halted') {
+      sync.state = 'halted'
+      sync.lastError = `halted: ${twoWay.halt ?? 'a mass deletion was not propagated'}`
+    } else if (twoWay.state === 'error') {
+      sync.state = 'error'
+      sync.lastError = twoWay.error
+    } else if (twoWay.state === 'syncing' || twoWay.state === 'initial-sync') {
+      sync.state = 'syncing'
+    }
+    if (twoWay.lastRun && (!sync.lastSync || twoWay.lastRun > sync.lastSync)) {
+      sync.lastSync = twoWay.lastRun
+    }
+  }
+  if (live.syncs.some((s) => s.state === 'halted' || s.state === 'error')) live.health = 'degraded'
 }
 
 /**
@@ -197,6 +231,13 @@ export function statusProblem(report: StatusReport): AbortError | undefined {
         return new AbortError(
           `sync "${sync.name}" of project "${name}" is in error${why}`,
           `fix the cause (see dsync logs), then run dsync sync ${sync.name}`,
+          ExitCode.tempFail,
+        )
+      case 'halted':
+        // The reason says what to do.
+        return new AbortError(
+          `sync "${sync.name}" of project "${name}" is ${sync.lastError ?? 'halted'}`,
+          undefined,
           ExitCode.tempFail,
         )
       case 'starting':
@@ -288,6 +329,39 @@ export async function syncNow(
   } finally {
     view.end()
   }
+}
+
+/**
+ * `dsync sync NAME --accept-deletions`: the next pass of a native_osx sync halted at a mass
+ * deletion propagates it. Resolves true when there was one to accept.
+ */
+export async function acceptDeletions(
+  name: string,
+  flags: ProjectFlags,
+  ctx: Context,
+): Promise<boolean> {
+  const project = locateProject(flags, ctx)
+  const ps = await run(
+    'docker',
+    [
+      'ps',
+      '-q',
+      '--filter',
+      `label=${LABEL_PROJECT}=${project.name}`,
+      '--filter',
+      `label=${LABEL_ROLE}=${ROLE_SIDECAR}`,
+    ],
+    { env: ctx.env },
+  )
+  const container = ps.stdout.split('\n').find(Boolean)
+  if (!container) {
+    throw new AbortError(
+      `the sync sidecar of project "${project.name}" is not running`,
+      `start the project with the deletion accepted: DSYNC_ACCEPT_DELETIONS=${name} dsync compose up -d`,
+      ExitCode.tempFail,
+    )
+  }
+  return (await workerRequest({ container, env: ctx.env }, 'accept', name)) > 0
 }
 
 /** Prints the daemon's log; with `follow`, keeps printing until aborted. */

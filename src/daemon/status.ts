@@ -1,8 +1,17 @@
 /** What the daemon reports about itself and each sync (`dsync status --json` prints this). */
 import type { ResolvedStrategy } from '../compose/types.js'
+import type { TwoWayStatus } from '../strategies/unison-config.js'
 
+/** `halted`: a native_osx sync stopped at a mass deletion (see TwoWayStatus.halt). */
 export type SyncState =
-  'starting' | 'initial-sync' | 'watching' | 'syncing' | 'paused' | 'sidecar-down' | 'error'
+  | 'starting'
+  | 'initial-sync'
+  | 'watching'
+  | 'syncing'
+  | 'paused'
+  | 'sidecar-down'
+  | 'error'
+  | 'halted'
 
 export interface SyncStatus {
   name: string
@@ -27,6 +36,8 @@ export interface SyncStatus {
   lastHeal: Heal | undefined
   /** The event source watching the host folder: inotifywait (Linux) or @parcel/watcher. */
   watcher: string | undefined
+  /** native_osx: what the two-way worker in the sidecar reports (read by `dsync status`). */
+  twoWay?: TwoWayStatus
 }
 
 export interface Heal {

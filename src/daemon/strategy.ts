@@ -1,4 +1,5 @@
 /** The strategy of one sync target: the one place that maps a strategy name to its engine. */
+import { NativeOsxStrategy } from '../strategies/native-osx.js'
 import type { SyncRecord } from '../strategies/record.js'
 import { RsyncStrategy } from '../strategies/rsync.js'
 import type { Sidecar, SyncStrategy, SyncTarget } from '../strategies/types.js'
@@ -11,8 +12,9 @@ export function createStrategy(
   switch (target.strategy) {
     case 'rsync':
       return new RsyncStrategy(target, sidecar, record)
-    case 'unison':
     case 'native_osx':
+      return new NativeOsxStrategy(target, sidecar)
+    case 'unison':
     case 'native':
       throw new Error(
         `the ${target.strategy} strategy has no sync engine in this version; use rsync`,

@@ -775,6 +775,25 @@ x-sync:
       services: ['web'],
     })
     expect(p.syncs[0]?.spec.excludes).toEqual(['.git', 'node_modules'])
+    // The sidecar's two-way worker is told what to sync, `$` doubled for compose.
+    const sidecar = (override as { services: Record<string, Record<string, unknown>> }).services[
+      'dsync-sync'
+    ]
+    expect(sidecar?.environment).toEqual({
+      DSYNC_UNISON_app: [
+        'host /host/app',
+        'volume /sync/app',
+        `src ${dir}/app`,
+        'owner 1000:1000',
+        'prefer host',
+        'initial host',
+        'prune ^(/host/app|/sync/app)/((.*/)?(\\.git|node_modules))(/|$$)',
+        'ignore Name .git',
+        'ignore Name node_modules',
+        '',
+      ].join('\n'),
+    })
+    delete sidecar?.environment
     expect(override).toEqual(
       parse(`
 services:
