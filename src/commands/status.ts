@@ -48,7 +48,9 @@ function render(report: StatusReport): string {
   for (const s of report.status.syncs) {
     const state = d.running ? s.state : 'stopped'
     const last = s.lastSync ? new Date(s.lastSync).toLocaleTimeString() : 'never'
-    const batch = s.lastBatch ? ` (${s.lastBatch.paths} paths, ${s.lastBatch.latencyMs} ms)` : ''
+    // native_osx: the sidecar's figures follow on their own line; the daemon's passes are flushes.
+    const batch =
+      s.lastBatch && !s.twoWay ? ` (${s.lastBatch.paths} paths, ${s.lastBatch.latencyMs} ms)` : ''
     lines.push(
       `  ${s.name}  ${s.strategy}  ${state}  last sync ${last}${batch}  errors ${s.errors}  missed ${s.missed}` +
         (s.lastError && s.state !== 'watching' ? `  last error: ${s.lastError}` : ''),

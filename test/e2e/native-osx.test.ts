@@ -549,3 +549,67 @@ describe('native_osx: a mass deletion is not propagated', () => {
     expect(result.exitCode, result.stderr).toBe(0)
   })
 })
+
+describe.each([['host'], ['two-way']])('native_osx with initial: %s', (initial) => {
+  let p: TestProject | undefined
+
+  afterAll(async () => {
+    await disposeAll([p])
+  })
+
+  test('Given a volume that already holds files, When the project is first up, Then initial decides what becomes of the files only the volume has', async () => {
+    p = testProject('e2e-native-osx', 'dsyncnosx')
+    p.env.DSYNC_E2E_INITIAL = initial
+    chownTree(src(p), HOST_UID)
+    const volume = `${p.name}_${SYNC}`
+    await run('docker', [
+      'volume',
+      'create',
+      '--label',
+      `com.docker.compose.project=${p.name}`,
+      '--label',
+      `com.docker.compose.volume=${SYNC}`,
+      volume,
+    ])
+    const seed = await run('docker', [
+      'run',
+      '--rm',
+      '-v',
+      `${volume}:/v`,
+      'debian:bookworm-slim',
+      'sh',
+      '-c',
+      'echo "from an old volume" > /v/hello.txt && echo "only in the volume" > /v/only.txt',
+    ])
+    expect(seed.exitCode, seed.stderr).toBe(0)
+
+    const up = await p.dsync(['compose', 'up', '-d'])
+    expect(up.exitCode, up.stderr).toBe(0)
+
+    // The host's version of a file on both sides wins either way (prefer: host).
+    expect(await readInApp(p, 'hello.txt')).toBe('hello from the host\n')
+    expect(readHost(p, 'hello.txt')).toBe('hello from the host\n')
+    if (initial === 'two-way') {
+      expect(readHost(p, 'only.txt')).toBe('only in the volume\n')
+      expect(await readInApp(p, 'only.txt')).toBe('only in the volume\n')
+      const copies = (await inApp(p, 'ls /app'))
+        .split('\n')
+        .filter((n) => n.includes('dsync-conflict'))
+      expect(copies).toHaveLength(1)
+      expect(await readInApp(p, copies[0] ?? '')).toBe('from an old volume\n')
+    } else {
+      expect(readHost(p, 'only.txt')).toBeNull()
+      expect(await readInApp(p, 'only.txt')).toBeNull()
+      // What the host's copy replaced is kept in the volume, out of the sync.
+      const sidecar = await containerOf(p, 'dsync-sync')
+      const kept = await run('docker', [
+        'exec',
+        sidecar,
+        'sh',
+        '-c',
+        'cat /sync/code/.dsync/replaced-*/only.txt /sync/code/.dsync/replaced-*/hello.txt',
+      ])
+      expect(kept.stdout).toBe('only in the volume\nfrom an old volume')
+    }
+  })
+})

@@ -98,3 +98,12 @@ test('Given a degraded daemon whose syncs look fine, then status exits 75 all th
 test('Given a project whose syncs are all native (no daemon by design), then status has no problem', () => {
   expect(statusProblem(report('down', [], true))).toBeUndefined()
 })
+
+test('Given a native_osx sync halted at a mass deletion, then status exits 75 with the one line that says what to do', () => {
+  const halt =
+    'halted: the host folder /home/me/app/src is empty or unmounted but the volume is not; nothing was deleted in the volume. Restore the folder to resume, or run: dsync sync code --accept-deletions (this empties the volume)'
+  const problem = statusProblem(report('degraded', [sync('halted', halt)]))
+
+  expect(problem?.exitCode).toBe(75)
+  expect(problem?.line()).toBe(`sync "code" of project "myapp" is ${halt}`)
+})
