@@ -46,7 +46,7 @@ const sharedOptions = {
   initial: {
     title: 'Initial sync direction',
     description:
-      'host: the host folder overwrites the volume on start; two-way: both sides are merged (two-way strategies only: unison, native_osx).',
+      "What the first sync (no sync history in the volume yet) does. host: the volume becomes a copy of the host folder (native_osx keeps what that replaces in the volume's .dsync/replaced-<time>); two-way: both sides are merged. Later starts reconcile both ways (two-way strategies only: unison, native_osx).",
     type: 'string',
     enum: [...INITIAL_VALUES],
     default: 'host',
