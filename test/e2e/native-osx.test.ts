@@ -495,6 +495,17 @@ describe('native_osx: a mass deletion is not propagated', () => {
   test('Given the host folder is emptied, When the sync sees it, Then it halts with one line saying what to do and the app keeps its files', async () => {
     await inApp(p, 'echo "made in the app" > /app/from-app.txt')
     await arrivesOnHost(p, 'from-app.txt', 'made in the app\n')
+    // A tree whose removal takes a while: none of it may reach the volume.
+    for (let d = 0; d < 30; d++) {
+      for (let f = 0; f < 20; f++) put(src(p), `tree/d${d}/f${f}.txt`, `${d}/${f}\n`)
+    }
+    await arrivesInApp(p, 'tree/d29/f19.txt', '29/19\n')
+    await flushOk(p)
+    // Emptied a folder at a time over more than a second, as a large tree is.
+    for (let d = 0; d < 30; d++) {
+      rmSync(path.join(src(p), `tree/d${d}`), { recursive: true })
+      await sleep(50)
+    }
     for (const name of readdirSync(src(p))) rmSync(path.join(src(p), name), { recursive: true })
 
     await waitFor(
@@ -510,6 +521,7 @@ describe('native_osx: a mass deletion is not propagated', () => {
     expect(result.stderr).toContain(`dsync sync ${SYNC} --accept-deletions`)
     expect(await readInApp(p, 'hello.txt')).toBe('hello from the host\n')
     expect(await readInApp(p, 'sub/nested.txt')).toBe('nested\n')
+    expect((await inApp(p, 'find /app/tree -type f | wc -l')).trim()).toBe('600')
     const flush = await p.dsync(['flush'])
     expect(flush.exitCode).toBe(75)
     expect(flush.stderr).toContain('halted')
