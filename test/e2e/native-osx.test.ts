@@ -560,6 +560,22 @@ describe('native_osx: a mass deletion is not propagated', () => {
     const { result } = await statusOf(p)
     expect(result.exitCode, result.stderr).toBe(0)
   })
+
+  test('Given the volume is emptied from the app, When the sync sees it, Then it halts and the host keeps its files', async () => {
+    for (let f = 0; f < 30; f++) put(src(p), `keep/f${f}.txt`, `${f}\n`)
+    await arrivesInApp(p, 'keep/f29.txt', '29\n')
+    await flushOk(p)
+    await inApp(p, 'rm -rf /app/*')
+
+    await waitFor(
+      'the sync to halt',
+      async () => (await twoWayOf(p)).state === 'halted',
+      ARRIVES_MS,
+    )
+    expect((await twoWayOf(p)).halt).toMatch(/^the volume is empty but the host folder is not/)
+    expect(readdirSync(path.join(src(p), 'keep'))).toHaveLength(30)
+    expect(readHost(p, 'fresh.txt')).toBe('a fresh start\n')
+  })
 })
 
 describe.each([['host'], ['two-way']])('native_osx with initial: %s', (initial) => {
