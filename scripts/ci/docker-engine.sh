@@ -52,7 +52,9 @@ trixie_download() {
   (cd "$dir" && apt-get "${opts[@]}" -o APT::Sandbox::User=root download "$@" >/dev/null)
 }
 
+# Empty when no dockerd is installed (a machine may have a docker CLI without the engine).
 engine_major() {
+  command -v dockerd >/dev/null 2>&1 || return 0
   dockerd --version 2>/dev/null | sed -n 's/^Docker version \([0-9]*\)\..*/\1/p'
 }
 
