@@ -309,7 +309,9 @@ export class RsyncStrategy implements SyncStrategy {
       `${target.src}/`,
       `${sidecar.container}:${target.sidecarPath}/`,
     ]
-    const list = entries.map((e) => e.rel).join('\0') + '\0'
+    // `./` first: rsync reads a --files-from line that starts with `#` or `;` as a comment, even
+    // with --from0, and would skip a top-level `#notes/` without a word.
+    const list = entries.map((e) => `./${e.rel}`).join('\0') + '\0'
     const sizes = new Map(entries.map((e) => [e.rel, e.type === 'f' ? e.size : 0]))
     // rsync renames each file over the old one: the agent keeps the old ones open, so that a
     // watch on them in the app container still sees this and later changes.
@@ -336,7 +338,7 @@ export class RsyncStrategy implements SyncStrategy {
       buffered += chunk.toString('utf8')
       let nl: number
       while ((nl = buffered.indexOf('\n')) !== -1) {
-        const rel = buffered.slice(0, nl).replace(/\/$/, '')
+        const rel = buffered.slice(0, nl).replace(/^\.\//, '').replace(/\/$/, '')
         buffered = buffered.slice(nl + 1)
         progress.advance(1, sizes.get(rel) ?? 0)
       }

@@ -707,6 +707,28 @@ describe('a running rsync project', () => {
     expect(sync.state).toBe('watching')
     expectNothingMissed(sync)
   })
+
+  test("names starting with '#' or ';' arrive in a batch that rsync sends (rsync reads such list lines as comments)", async () => {
+    // Given the sync paused while such files and a file too large for the agent are written,
+    // so that the batch resume sends goes through rsync's --files-from list
+    expect((await main.dsync(['pause'])).exitCode).toBe(0)
+    put(src, '#notes/todo.md', 'hash folder\n')
+    put(src, ';semi.txt', 'semicolon\n')
+    put(src, 'big-for-rsync.bin', randomBytes(9 * 1024 * 1024))
+
+    // When the user resumes, with no flush
+    const resume = await main.dsync(['resume'])
+    expect(resume.exitCode, resume.stderr).toBe(0)
+
+    // Then every one of them reaches the app container on its own
+    await waitFor('the # and ; names in the app container', async () => {
+      const seen = await look(app, ['/app/#notes/todo.md', '/app/;semi.txt'])
+      return (
+        seen['/app/#notes/todo.md'] === 'hash folder\n' && seen['/app/;semi.txt'] === 'semicolon\n'
+      )
+    })
+    expectNothingMissed(await flush(main))
+  })
 })
 
 // ---------------------------------------------------------------------------------------------
