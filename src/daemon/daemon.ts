@@ -1,7 +1,7 @@
 /**
  * The watcher daemon: one per compose project. It watches every sync's host folder through the
- * event source of watch/ (inotifywait on Linux, with no delay of its own; @parcel/watcher
- * elsewhere), batches the events (a short debounce, a bounded wait), and hands each batch
+ * event source of watch/ (inotify read directly on Linux, with no delay of its own;
+ * @parcel/watcher elsewhere), batches the events (a short debounce, a bounded wait), and hands each batch
  * to the sync's strategy; a batch too large to list, a watcher error or a failed batch becomes
  * one full pass. It keeps one agent channel open into the sidecar and answers status / flush /
  * sync / pause / resume on its control socket.
@@ -40,7 +40,7 @@ const MAX_WAIT_MS = 50
 const FULL_PASS_PATHS = 2000
 /**
  * A flush waits for this much quiet from the watcher before it verifies. A burst of thousands
- * of changes in new folders reaches the daemon over a while (inotifywait adds a watch per new
+ * of changes in new folders reaches the daemon over a while (the event source adds a watch per new
  * folder, and the folder is then scanned); a verification started before the last of it
  * arrived counts those late changes as missed.
  */

@@ -34,7 +34,7 @@ export interface SyncStatus {
   /** Recoveries without a user command: a lost watch re-established, a failing sync back. */
   heals: number
   lastHeal: Heal | undefined
-  /** The event source watching the host folder: inotifywait (Linux) or @parcel/watcher. */
+  /** The event source watching the host folder: inotify (Linux) or @parcel/watcher. */
   watcher: string | undefined
   /** native_osx: what the two-way worker in the sidecar reports (read by `dsync status`). */
   twoWay?: TwoWayStatus

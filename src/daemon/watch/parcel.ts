@@ -1,8 +1,8 @@
 /**
- * The @parcel/watcher backend: macOS (FSEvents), Windows, and Linux when inotify-tools is
- * missing; loaded only then (its native module costs the daemon memory). It delays events by
- * up to 50 ms when they come within 500 ms of each other (its Debounce.cc), which is why Linux
- * prefers inotifywait.
+ * The @parcel/watcher backend: macOS (FSEvents), Windows, and Linux when inotify
+ * cannot be read directly (no perl); loaded only then (its native module costs the daemon
+ * memory). It delays events by up to 50 ms when they come within 500 ms of each other (its
+ * Debounce.cc), which is why Linux reads inotify itself (inotify.ts).
  *
  * On Linux it watches only the folder an event names, never the folders already inside it
  * (https://github.com/parcel-bundler/watcher/issues/97): a new folder holding folders makes it
@@ -13,27 +13,17 @@
 import { lstat, stat } from 'node:fs/promises'
 import path from 'node:path'
 import type watcher from '@parcel/watcher'
-import { logger } from '../../lib/log.js'
 import { parcelIgnores } from './prune.js'
-import { rootChange, scanNew } from './scan.js'
+import { scanNew } from './scan.js'
+import { WatchedTree } from './tree.js'
 import type { WatchEvent, WatchHandle, WatchOptions } from './types.js'
 
-const log = logger('dsync:watch')
 const DEFAULT_SCAN_LIMIT = 5000
 
-class ParcelTree implements WatchHandle {
+class ParcelTree extends WatchedTree {
   readonly backend = '@parcel/watcher' as const
   private subscription: watcher.AsyncSubscription | undefined
-  private rootId = ''
-  private closed = false
-  private restarting: Promise<void> | undefined
   private queue: Promise<void> = Promise.resolve()
-
-  constructor(
-    private readonly root: string,
-    private readonly options: WatchOptions,
-    readonly fallback: string | undefined,
-  ) {}
 
   async start(): Promise<void> {
     const before = await stat(this.root)
@@ -95,63 +85,15 @@ class ParcelTree implements WatchHandle {
     }
   }
 
-  private emit(events: WatchEvent[]): void {
-    if (this.closed) return
-    try {
-      this.options.onEvents(events)
-    } catch (error) {
-      log.warn('the watch consumer failed: %s', error instanceof Error ? error.message : error)
-    }
+  protected stopped(): string | undefined {
+    return this.subscription ? undefined : 'not subscribed'
   }
 
-  /** Subscribes anew (unsubscribing first: the library shares one tree per folder), then rescan. */
-  private restart(reason: string): Promise<void> {
-    if (this.closed) return Promise.resolve()
-    if (this.restarting) return this.restarting
-    log.info('watching %s anew: %s', this.root, reason)
-    this.restarting = (async () => {
-      let delay = 100
-      while (!this.closed) {
-        await this.unsubscribe()
-        try {
-          await this.start()
-          this.emit([{ kind: 'rescan', reason }])
-          return
-        } catch (error) {
-          if (!(error instanceof Error && /ENOENT|not a folder/.test(error.message))) {
-            log.warn(
-              'watching %s failed: %s',
-              this.root,
-              error instanceof Error ? error.message : error,
-            )
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, delay))
-        delay = Math.min(delay * 2, 2000)
-      }
-    })().finally(() => (this.restarting = undefined))
-    return this.restarting
-  }
-
-  async check(): Promise<void> {
-    if (this.closed) return
-    if (this.restarting) return this.restarting
-    let reason = await rootChange(this.root, this.rootId)
-    if (!reason && !this.subscription) reason = 'not subscribed'
-    if (!reason) return
-    await this.restart(reason)
-  }
-
-  private async unsubscribe(): Promise<void> {
+  /** Unsubscribes (the library shares one tree per folder, so before subscribing anew). */
+  protected async stop(): Promise<void> {
     const subscription = this.subscription
     this.subscription = undefined
     await subscription?.unsubscribe().catch(() => undefined)
-  }
-
-  async close(): Promise<void> {
-    this.closed = true
-    await this.restarting?.catch(() => undefined)
-    await this.unsubscribe()
     await this.queue
   }
 }

@@ -10,7 +10,7 @@ export type WatchEvent =
   | { kind: 'create' | 'update' | 'delete'; rel: string; dir: boolean }
   | { kind: 'rescan'; reason: string }
 
-export type WatchBackend = 'inotifywait' | '@parcel/watcher'
+export type WatchBackend = 'inotify' | '@parcel/watcher'
 
 /** Folders not watched at all: every file under them is excluded. */
 export interface Prune {
@@ -29,7 +29,7 @@ export interface WatchOptions {
    */
   onEvents(events: WatchEvent[]): void
   prune?: Prune
-  /** Forces a backend (tests, DSYNC_WATCHER); by default inotifywait on Linux when installed. */
+  /** Forces a backend (tests, DSYNC_WATCHER); by default inotify on Linux when perl is there. */
   backend?: WatchBackend
   /**
    * A new folder holding more entries than this is reported as one rescan instead of an event
