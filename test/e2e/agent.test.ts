@@ -54,14 +54,6 @@ function md5(data: Uint8Array | string): string {
   return createHash('md5').update(data).digest('hex')
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
 beforeAll(async () => {
   image = await ensureSyncImage({
     onProgress: (line) => process.stderr.write(`  docker build: ${line}\n`),

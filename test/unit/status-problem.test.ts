@@ -20,6 +20,7 @@ function sync(state: SyncStatus['state'], lastError?: string): SyncStatus {
     unreadableCount: 0,
     heals: 0,
     lastHeal: undefined,
+    watcher: 'inotify',
   }
 }
 
