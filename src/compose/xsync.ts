@@ -21,6 +21,7 @@ import {
 } from './compose-yaml.js'
 
 import { ConfigError, type ConfigIssue } from '../lib/errors.js'
+import { isMap, ownValue, setOwn } from '../lib/objects.js'
 import { xsyncSchema } from './xsync-schema.js'
 import type {
   ExcludeType,
@@ -200,14 +201,6 @@ function substitute(body: string, env: Lookup, whole: string): string {
     default:
       throw invalidTemplate(whole)
   }
-}
-
-/** Own keys only, so `constructor` and friends never resolve through the prototype. */
-function ownValue(
-  env: Readonly<Record<string, string | undefined>>,
-  name: string,
-): string | undefined {
-  return Object.hasOwn(env, name) ? env[name] : undefined
 }
 
 function invalidTemplate(text: string): Error {
@@ -988,20 +981,4 @@ function sortIssues(issues: readonly ConfigIssue[], files: readonly string[]): C
       a.file.localeCompare(b.file) ||
       (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
   )
-}
-
-// ---------------------------------------------------------------------------------------------
-
-function isMap(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** Assigns without letting a `__proto__` key in user YAML reach the prototype. */
-function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, {
-    value,
-    enumerable: true,
-    writable: true,
-    configurable: true,
-  })
 }
