@@ -10,7 +10,7 @@ import { isMap, parseDocument } from 'yaml'
 import { AbortError, ExitCode } from '../lib/errors.js'
 import type { ComposeArgv } from './argv.js'
 import { composeParseOptions } from './compose-yaml.js'
-import { parseDotEnv } from './xsync.js'
+import { parseDotEnv } from './interpolate.js'
 
 // Compose's own lists and order (compose-go cli/options.go): the override is looked up by
 // these names whatever the main file is called.
