@@ -23,6 +23,7 @@ import {
 import { ConfigError, type ConfigIssue } from '../lib/errors.js'
 import { isMap, setOwn } from '../lib/objects.js'
 import { interpolate, type Env } from './interpolate.js'
+import { formatKeyPath, isDescendant, parentPath, ROOT } from './xsync-key-path.js'
 import { xsyncSchema } from './xsync-schema.js'
 import type {
   ExcludeType,
@@ -121,8 +122,6 @@ export function readXSync(
     },
   }
 }
-
-const ROOT = 'x-sync'
 
 function yamlErrorMessage(error: YAMLError): string {
   // The yaml package appends a code frame after the first line; one line is the rule here.
@@ -232,29 +231,6 @@ function recordOrigins(
       recordOrigins(item, [...segments, key], file, origins)
   }
   return value
-}
-
-// ---------------------------------------------------------------------------------------------
-// Key paths: `x-sync.syncs.app.src`; keys that are not plain words are quoted (`syncs["a.b"]`).
-
-function formatKeyPath(segments: readonly (string | number)[]): string {
-  let out = ROOT
-  for (const segment of segments) {
-    out +=
-      typeof segment === 'number' || /^[A-Za-z0-9_-]+$/.test(segment)
-        ? `.${segment}`
-        : `[${JSON.stringify(segment)}]`
-  }
-  return out
-}
-
-function parentPath(keyPath: string): string | undefined {
-  const match = /(?:\.[A-Za-z0-9_-]+|\["(?:[^"\\]|\\.)*"\])$/.exec(keyPath)
-  return match && match.index > 0 ? keyPath.slice(0, match.index) : undefined
-}
-
-function isDescendant(candidate: string, ancestor: string): boolean {
-  return candidate.startsWith(ancestor + '.') || candidate.startsWith(ancestor + '[')
 }
 
 // ---------------------------------------------------------------------------------------------
