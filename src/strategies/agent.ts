@@ -25,116 +25,21 @@
  * them on later changes of their path, so an inotify watch on a file never goes quiet.
  */
 import { once } from 'node:events'
-import { AbortError, DsyncError, ExitCode } from '../lib/errors.js'
+import { DsyncError, ExitCode } from '../lib/errors.js'
 import { describeCommand } from '../lib/exec.js'
 import { spawn, type Spawned } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
+import {
+  AGENT_COMMAND,
+  AGENT_PROTOCOL,
+  encode,
+  type AgentOp,
+  type AgentOpName,
+} from './agent-protocol.js'
+
+export type { AgentOp } from './agent-protocol.js'
 
 const log = logger('dsync:agent')
-
-export const AGENT_PROTOCOL = 1
-/** The agent's command inside the sidecar image. */
-export const AGENT_COMMAND = 'dsync-agent'
-
-/** Writes a file: in place when it exists (keeps the inode), else a temp file renamed over it. */
-export interface AgentWriteOp {
-  op: 'write'
-  sync: string
-  path: string
-  data: Uint8Array | string
-  /** Permission bits; default 0o644. */
-  mode?: number
-  /** Modification time in ms since the epoch (sub-millisecond fractions are kept). */
-  mtimeMs?: number
-}
-export interface AgentMkdirOp {
-  op: 'mkdir'
-  sync: string
-  /** `''` is the sync root itself. */
-  path: string
-  /** Permission bits; default 0o755. */
-  mode?: number
-  mtimeMs?: number
-}
-/** Creates a symlink, replacing whatever is at the path. */
-export interface AgentSymlinkOp {
-  op: 'symlink'
-  sync: string
-  path: string
-  target: string
-}
-/** Removes a file, a symlink or a whole tree; an absent path is success. */
-export interface AgentRemoveOp {
-  op: 'remove'
-  sync: string
-  path: string
-}
-/**
- * Removes a file or a symlink, or a folder only if it is empty (answering `kept` otherwise): what
- * a one-way sync deletes, so that files the container wrote in a folder survive it.
- */
-export interface AgentPruneOp {
-  op: 'prune'
-  sync: string
-  path: string
-}
-/** From now on, the sync root and every entry created or written get this owner. */
-export interface AgentSetOwnerOp {
-  op: 'setOwner'
-  sync: string
-  uid: number
-  gid: number
-  /** Also chown everything already in the volume. */
-  recursive?: boolean
-}
-/** Creates the sidecar's health marker `/run/dsync/ready`. */
-export interface AgentReadyOp {
-  op: 'ready'
-}
-export interface AgentUnreadyOp {
-  op: 'unready'
-}
-export interface AgentPingOp {
-  op: 'ping'
-}
-/** Answers with the sync's manifest (see parseVolumeManifest in manifest.ts). */
-export interface AgentListOp {
-  op: 'list'
-  sync: string
-}
-/** Opens the files at these paths before another writer (rsync) replaces them. */
-export interface AgentHoldOp {
-  op: 'hold' | 'settle'
-  sync: string
-  paths: readonly string[]
-}
-/** Answers `<fd>\0<path>\0`... for the displaced files this agent keeps. */
-export interface AgentHoldsOp {
-  op: 'holds'
-  sync: string
-}
-/** Takes over the displaced files another agent keeps (the answer of its `holds`). */
-export interface AgentAdoptOp {
-  op: 'adopt'
-  sync: string
-  pid: number
-  holds: string
-}
-export type AgentOp =
-  | AgentHoldOp
-  | AgentHoldsOp
-  | AgentAdoptOp
-  | AgentWriteOp
-  | AgentMkdirOp
-  | AgentSymlinkOp
-  | AgentRemoveOp
-  | AgentPruneOp
-  | AgentSetOwnerOp
-  | AgentReadyOp
-  | AgentUnreadyOp
-  | AgentPingOp
-  | AgentListOp
-export type AgentOpName = AgentOp['op']
 
 /** One operation the agent refused or failed; the channel stays open. */
 export class AgentOpError extends DsyncError {
@@ -205,7 +110,6 @@ interface Pending {
   reject: (error: Error) => void
 }
 
-const SYNC_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 const HEADER_LIMIT = 64 * 1024
 
 /** A pipelined request/response channel to the agent in one sidecar container. */
@@ -614,92 +518,4 @@ function lastLine(text: string): string {
       .filter(Boolean)
       .at(-1) ?? ''
   )
-}
-
-/** The frame of one request: header, path bytes, data bytes. */
-function encode(id: number, op: AgentOp): Uint8Array[] {
-  const none = Buffer.alloc(0)
-  switch (op.op) {
-    case 'write': {
-      const data = typeof op.data === 'string' ? Buffer.from(op.data, 'utf8') : op.data
-      return frame(id, 'write', op.sync, op.path, data, [mode(op.mode), mtime(op.mtimeMs)])
-    }
-    case 'mkdir':
-      return frame(id, 'mkdir', op.sync, op.path, none, [mode(op.mode), mtime(op.mtimeMs)])
-    case 'symlink':
-      return frame(id, 'symlink', op.sync, op.path, Buffer.from(op.target, 'utf8'), [])
-    case 'remove':
-    case 'prune':
-      return frame(id, op.op, op.sync, op.path, none, [])
-    case 'setOwner':
-      return frame(id, 'setowner', op.sync, '', none, [
-        ownerId(op.uid),
-        ownerId(op.gid),
-        op.recursive ? '1' : '0',
-      ])
-    case 'list':
-    case 'holds':
-      return frame(id, op.op, op.sync, '', none, [])
-    case 'hold':
-    case 'settle':
-      return frame(id, op.op, op.sync, '', nulList(op.paths), [])
-    case 'adopt':
-      if (!Number.isInteger(op.pid) || op.pid <= 0) throw new RangeError(`invalid pid ${op.pid}`)
-      return frame(id, 'adopt', op.sync, '', Buffer.from(op.holds, 'utf8'), [String(op.pid)])
-    case 'ready':
-    case 'unready':
-    case 'ping':
-      return frame(id, op.op, undefined, '', none, [])
-  }
-}
-
-function frame(
-  id: number,
-  op: string,
-  sync: string | undefined,
-  path: string,
-  data: Uint8Array,
-  args: string[],
-): Uint8Array[] {
-  // The sync name travels in the header: it must not break the framing.
-  if (sync !== undefined && !SYNC_NAME.test(sync)) {
-    throw new AbortError(`invalid sync name ${JSON.stringify(sync)}`, 'use letters, digits, _ . -')
-  }
-  const pathBytes = Buffer.from(path, 'utf8')
-  const header = [id, op, sync ?? '-', pathBytes.length, data.length, ...args].join(' ') + '\n'
-  return [Buffer.from(header, 'latin1'), pathBytes, data]
-}
-
-function nulList(paths: readonly string[]): Buffer {
-  return Buffer.from(paths.map((p) => `${p}\0`).join(''), 'utf8')
-}
-
-function mode(value: number | undefined): string {
-  if (value === undefined) return '-'
-  if (!Number.isInteger(value) || value < 0) throw new RangeError(`invalid file mode ${value}`)
-  return (value & 0o7777).toString(8)
-}
-
-/**
- * Milliseconds to `<sec>.<nsec>`. A double holds today's epoch milliseconds to about 0.2 us,
- * as `fs.Stats.mtimeMs` does, so the time is rounded to the microsecond: the digits below
- * are noise (1600000000123.456 is stored as ...123.4560546875).
- */
-function mtime(ms: number | undefined): string {
-  if (ms === undefined) return '-'
-  if (!Number.isFinite(ms)) throw new RangeError(`invalid mtime ${ms}`)
-  let sec = Math.floor(ms / 1000)
-  let usec = Math.round((ms - sec * 1000) * 1000)
-  if (usec >= 1e6) {
-    sec += 1
-    usec -= 1e6
-  }
-  return `${sec}.${String(usec).padStart(6, '0')}000`
-}
-
-function ownerId(value: number): string {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new RangeError(`invalid uid or gid ${value}`)
-  }
-  return String(value)
 }
