@@ -213,3 +213,90 @@ function ownerId(value: number): string {
   }
   return String(value)
 }
+
+const HEADER_LIMIT = 64 * 1024
+
+/** What the agent sends: its greeting line, an answer, or bytes that break the protocol. */
+export type AgentMessage =
+  | { kind: 'greeting'; line: string }
+  | { kind: 'answer'; id: number; ok: boolean; payload: string }
+  | { kind: 'invalid'; reason: string }
+
+/** The agent's greeting line, or undefined when the line is not one. */
+export function parseGreeting(line: string): { protocol: number; pid: number } | undefined {
+  const match = /^dsync-agent (\d+) (\d+)$/.exec(line)
+  return match ? { protocol: Number(match[1]), pid: Number(match[2]) } : undefined
+}
+
+/** Cuts what the agent writes into messages. */
+export class AgentDecoder {
+  #input: Buffer = Buffer.alloc(0)
+  #chunks: Buffer[] = []
+  #chunkBytes = 0
+  #awaiting = 0
+  #greeted = false
+
+  /** The reader accepted the greeting: from now on every line is an answer's header. */
+  acceptGreeting(): void {
+    this.#greeted = true
+  }
+
+  /**
+   * The messages this chunk completes. After an `invalid` message nothing more is read; a
+   * reader that stops early leaves the rest of the input for the next call.
+   */
+  *read(chunk: Buffer): Generator<AgentMessage, void, undefined> {
+    // A large answer (a manifest) arrives in many chunks: gather them until it is complete
+    // instead of copying the growing buffer on every chunk.
+    if (this.#awaiting > 0) {
+      this.#chunks.push(chunk)
+      this.#chunkBytes += chunk.length
+      if (this.#chunkBytes < this.#awaiting) return
+      chunk = Buffer.concat(this.#chunks)
+      this.#chunks = []
+      this.#chunkBytes = 0
+      this.#awaiting = 0
+      this.#input = chunk
+    } else {
+      this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk
+    }
+    for (;;) {
+      const nl = this.#input.indexOf(10)
+      if (nl < 0) {
+        if (this.#input.length > HEADER_LIMIT) {
+          yield { kind: 'invalid', reason: 'response header too long' }
+        }
+        return
+      }
+      const header = this.#input.toString('latin1', 0, nl)
+      if (!this.#greeted) {
+        this.#input = this.#input.subarray(nl + 1)
+        yield { kind: 'greeting', line: header }
+        continue
+      }
+      const match = /^(\d+) (ok|err) (\d+)$/.exec(header)
+      if (!match) {
+        yield { kind: 'invalid', reason: `bad response header ${JSON.stringify(header)}` }
+        return
+      }
+      const id = Number(match[1])
+      const length = Number(match[3])
+      if (this.#input.length < nl + 1 + length) {
+        if (length > 1 << 20) {
+          this.#chunks = [this.#input]
+          this.#chunkBytes = this.#input.length
+          this.#awaiting = nl + 1 + length
+          this.#input = Buffer.alloc(0)
+        }
+        return
+      }
+      const payload = this.#input.toString('utf8', nl + 1, nl + 1 + length)
+      this.#input = this.#input.subarray(nl + 1 + length)
+      if (id === 0) {
+        yield { kind: 'invalid', reason: `the agent refused a request: ${payload}` }
+        return
+      }
+      yield { kind: 'answer', id, ok: match[2] === 'ok', payload }
+    }
+  }
+}

@@ -32,7 +32,9 @@ import { logger } from '../lib/log.js'
 import {
   AGENT_COMMAND,
   AGENT_PROTOCOL,
+  AgentDecoder,
   encode,
+  parseGreeting,
   type AgentOp,
   type AgentOpName,
 } from './agent-protocol.js'
@@ -110,19 +112,13 @@ interface Pending {
   reject: (error: Error) => void
 }
 
-const HEADER_LIMIT = 64 * 1024
-
 /** A pipelined request/response channel to the agent in one sidecar container. */
 export class AgentChannel implements AsyncDisposable {
   #child: Spawned
   #pending = new Map<number, Pending>()
   #nextId = 1
-  #input: Buffer = Buffer.alloc(0)
-  #chunks: Buffer[] = []
-  #chunkBytes = 0
-  #awaiting = 0
+  #decoder = new AgentDecoder()
   #stderr = ''
-  #greeted = false
   #greeting: { resolve: () => void; reject: (error: Error) => void } | undefined
   #error: AgentChannelError | undefined
   #closed = false
@@ -394,78 +390,47 @@ export class AgentChannel implements AsyncDisposable {
 
   #onData(chunk: Buffer): void {
     this.#heardAt = Date.now()
-    // A large answer (a manifest) arrives in many chunks: gather them until it is complete
-    // instead of copying the growing buffer on every chunk.
-    if (this.#awaiting > 0) {
-      this.#chunks.push(chunk)
-      this.#chunkBytes += chunk.length
-      if (this.#chunkBytes < this.#awaiting) return
-      chunk = Buffer.concat(this.#chunks)
-      this.#chunks = []
-      this.#chunkBytes = 0
-      this.#awaiting = 0
-      this.#input = chunk
-    } else {
-      this.#input = this.#input.length ? Buffer.concat([this.#input, chunk]) : chunk
-    }
-    for (;;) {
-      const nl = this.#input.indexOf(10)
-      if (nl < 0) {
-        if (this.#input.length > HEADER_LIMIT) this.#protocolError('response header too long')
-        return
-      }
-      const header = this.#input.toString('latin1', 0, nl)
-      if (!this.#greeted) {
-        this.#input = this.#input.subarray(nl + 1)
-        this.#onGreeting(header)
-        continue
-      }
-      const match = /^(\d+) (ok|err) (\d+)$/.exec(header)
-      if (!match) return this.#protocolError(`bad response header ${JSON.stringify(header)}`)
-      const id = Number(match[1])
-      const length = Number(match[3])
-      if (this.#input.length < nl + 1 + length) {
-        if (length > 1 << 20) {
-          this.#chunks = [this.#input]
-          this.#chunkBytes = this.#input.length
-          this.#awaiting = nl + 1 + length
-          this.#input = Buffer.alloc(0)
+    for (const message of this.#decoder.read(chunk)) {
+      switch (message.kind) {
+        case 'greeting':
+          this.#onGreeting(message.line)
+          break
+        case 'invalid':
+          return this.#protocolError(message.reason)
+        case 'answer': {
+          const { id, payload } = message
+          const pending = this.#pending.get(id)
+          if (!pending || this.#pending.keys().next().value !== id) {
+            return this.#protocolError(`answer to unknown request ${id}`)
+          }
+          this.#pending.delete(id)
+          if (message.ok) {
+            pending.resolve(payload)
+          } else {
+            const { op } = pending
+            const sync = 'sync' in op ? op.sync : undefined
+            const path = 'path' in op ? op.path : undefined
+            pending.reject(new AgentOpError(op.op, sync, path, payload))
+          }
         }
-        return
-      }
-      const payload = this.#input.toString('utf8', nl + 1, nl + 1 + length)
-      this.#input = this.#input.subarray(nl + 1 + length)
-      if (id === 0) return this.#protocolError(`the agent refused a request: ${payload}`)
-      const pending = this.#pending.get(id)
-      if (!pending || this.#pending.keys().next().value !== id) {
-        return this.#protocolError(`answer to unknown request ${id}`)
-      }
-      this.#pending.delete(id)
-      if (match[2] === 'ok') {
-        pending.resolve(payload)
-      } else {
-        const { op } = pending
-        const sync = 'sync' in op ? op.sync : undefined
-        const path = 'path' in op ? op.path : undefined
-        pending.reject(new AgentOpError(op.op, sync, path, payload))
       }
     }
   }
 
   #onGreeting(line: string): void {
-    const match = /^dsync-agent (\d+) (\d+)$/.exec(line)
-    if (!match) return this.#protocolError(`unexpected greeting ${JSON.stringify(line)}`)
-    if (Number(match[1]) !== AGENT_PROTOCOL) {
+    const greeting = parseGreeting(line)
+    if (!greeting) return this.#protocolError(`unexpected greeting ${JSON.stringify(line)}`)
+    if (greeting.protocol !== AGENT_PROTOCOL) {
       return this.#fail(
         new AgentChannelError(
           this.container,
-          `the agent speaks protocol ${match[1]}, this dsync speaks ${AGENT_PROTOCOL}`,
+          `the agent speaks protocol ${greeting.protocol}, this dsync speaks ${AGENT_PROTOCOL}`,
           'recreate the sidecar with this version of dsync (dsync compose up)',
         ),
       )
     }
-    this.#greeted = true
-    this.#agentPid = Number(match[2])
+    this.#decoder.acceptGreeting()
+    this.#agentPid = greeting.pid
     this.#greeting?.resolve()
   }
 
