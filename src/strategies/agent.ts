@@ -25,10 +25,9 @@
  * them on later changes of their path, so an inotify watch on a file never goes quiet.
  */
 import { once } from 'node:events'
-import { DsyncError, ExitCode } from '../lib/errors.js'
-import { describeCommand } from '../lib/exec.js'
 import { spawn, type Spawned } from '../lib/spawn.js'
 import { logger } from '../lib/log.js'
+import { AgentBatchError, AgentChannelError, AgentOpError, agentExited } from './agent-errors.js'
 import {
   AGENT_COMMAND,
   AGENT_PROTOCOL,
@@ -36,59 +35,12 @@ import {
   encode,
   parseGreeting,
   type AgentOp,
-  type AgentOpName,
 } from './agent-protocol.js'
 
+export { AgentBatchError, AgentChannelError, AgentOpError } from './agent-errors.js'
 export type { AgentOp } from './agent-protocol.js'
 
 const log = logger('dsync:agent')
-
-/** One operation the agent refused or failed; the channel stays open. */
-export class AgentOpError extends DsyncError {
-  constructor(
-    readonly op: AgentOpName,
-    readonly sync: string | undefined,
-    readonly path: string | undefined,
-    /** The agent's message, e.g. `EACCES: Permission denied (open)`. */
-    readonly reason: string,
-  ) {
-    super(`${op} ${describeTarget(sync, path)} failed: ${reason}`, ExitCode.tempFail)
-  }
-}
-
-/** Some operations of an `apply` batch failed; all the others were applied. */
-export class AgentBatchError extends DsyncError {
-  constructor(
-    readonly failures: readonly AgentOpError[],
-    readonly total: number,
-  ) {
-    const shown = failures
-      .slice(0, 5)
-      .map((f) => `${describeTarget(f.sync, f.path)} (${f.op}: ${f.reason})`)
-    const more =
-      failures.length > shown.length ? `, and ${failures.length - shown.length} more` : ''
-    super(
-      `${failures.length} of ${total} sync operations failed: ${shown.join(', ')}${more}`,
-      ExitCode.tempFail,
-    )
-  }
-}
-
-/** The channel is gone: the agent or its `docker exec` ended, or `close()` was called. */
-export class AgentChannelError extends DsyncError {
-  constructor(
-    readonly container: string,
-    message: string,
-    hint?: string,
-  ) {
-    super(`sync agent in container ${container}: ${message}`, ExitCode.tempFail, hint)
-  }
-}
-
-function describeTarget(sync: string | undefined, path: string | undefined): string {
-  if (sync === undefined) return 'the sidecar'
-  return path ? `${sync}:${path}` : `${sync}:/`
-}
 
 export interface AgentChannelOptions {
   env?: NodeJS.ProcessEnv
@@ -450,18 +402,7 @@ export class AgentChannel implements AsyncDisposable {
   #onExit(exitCode: number | undefined, signal: string | undefined, cause?: unknown): void {
     const deliberate = this.#closing !== undefined && this.#pending.size === 0
     if (!this.#error && !deliberate) {
-      const stderr = lastLine(this.#stderr)
-      const how =
-        exitCode !== undefined ? `exit ${exitCode}` : signal ? `killed by ${signal}` : String(cause)
-      const hint =
-        exitCode === 126 || exitCode === 127
-          ? `the sidecar image has no ${AGENT_COMMAND}: use dsync's own image or build yours FROM it`
-          : 'is the sidecar running? (docker ps); dsync reconnects when it is back'
-      this.#error = new AgentChannelError(
-        this.container,
-        `${describeCommand('docker', ['exec', '-i', this.container, AGENT_COMMAND])} ended (${how})${stderr ? `: ${stderr}` : ''}`,
-        hint,
-      )
+      this.#error = agentExited(this.container, { exitCode, signal, cause, stderr: this.#stderr })
     }
     this.#closed = true
     clearInterval(this.#watchdog)
@@ -473,14 +414,4 @@ export class AgentChannel implements AsyncDisposable {
     log.debug('%s: channel closed%s', this.container, this.#error ? `: ${this.#error.message}` : '')
     this.options.onClose?.(this.#error)
   }
-}
-
-function lastLine(text: string): string {
-  return (
-    text
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .at(-1) ?? ''
-  )
 }
