@@ -1,16 +1,18 @@
 /**
  * The host side of the wire protocol of dsync-agent, the program in the sync sidecar: the
- * operations, and the frames they are encoded into. The protocol is written down once, in the
- * header of images/sync/dsync-agent; this module follows it byte for byte.
+ * operations, the request frames they are encoded into, and the decoding of the agent's greeting
+ * and answers. The protocol is written down once, in the header of images/sync/dsync-agent;
+ * this module follows it byte for byte.
  */
 import { AbortError } from '../lib/errors.js'
 
+/** The protocol version this side speaks; the agent names its own in its greeting. */
 export const AGENT_PROTOCOL = 1
 
 /** The agent's command inside the sidecar image. */
 export const AGENT_COMMAND = 'dsync-agent'
 
-/** Writes a file: in place when it exists (keeps the inode), else a temp file renamed over it. */
+/** Writes a file beside its target and renames it over it, as the agent's header tells. */
 export interface AgentWriteOp {
   op: 'write'
   sync: string
@@ -93,7 +95,7 @@ export interface AgentHoldOp {
   paths: readonly string[]
 }
 
-/** Answers `<fd>\0<path>\0`... for the displaced files this agent keeps. */
+/** Answers with the displaced files this agent keeps, in the form `adopt` takes. */
 export interface AgentHoldsOp {
   op: 'holds'
   sync: string

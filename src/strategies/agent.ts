@@ -2,27 +2,8 @@
  * The fast channel into the sync sidecar: one long-lived `docker exec -i <sidecar> dsync-agent`
  * (images/sync/dsync-agent) kept open, so one file change costs one round trip on an open pipe
  * instead of a new `docker exec` each time. Requests are pipelined: a whole batch is written
- * before the first answer is read.
- *
- * Wire protocol (version 1), binary safe, lengths in bytes:
- *   agent, on start  `dsync-agent <protocol> <pid>\n`
- *   request          `<id> <op> <sync> <plen> <dlen> [<arg>...]\n` + path bytes + data bytes
- *   response         `<id> ok <len>\n` + payload  |  `<id> err <len>\n` + message
- * Responses come in request order. Paths are relative to `/sync/<sync>/`; the agent refuses
- * `..`, absolute paths and NUL. A malformed request gets `0 err` and ends the agent.
- *   write    args `<mode octal|-> <sec.nsec|->`, data = content
- *   mkdir    args `<mode octal|-> <sec.nsec|->`
- *   symlink  data = link target
- *   remove   (file, symlink or tree; absent is success)
- *   setowner args `<uid> <gid> <recursive 0|1>`
- *   ready | unready | ping   sync `-`, no path
- *   list     answer = the sync's manifest
- *   hold     data = NUL-terminated paths another writer (rsync) is about to replace
- *   settle   data = the same paths, once it has: the agent keeps what was displaced
- *   holds    answer = `<fd>\0<path>\0`... of the displaced files this agent keeps
- *   adopt    args `<pid>`, data = `<fd>\0<path>\0`...: keep those files of agent <pid>
- * Every write is a rename over the target; the agent keeps displaced files open and signals
- * them on later changes of their path, so an inotify watch on a file never goes quiet.
+ * before the first answer is read, and every request has a deadline. The bytes on the wire are
+ * agent-protocol.ts's, after the protocol's description in the header of the agent.
  */
 import { once } from 'node:events'
 import { spawn, type Spawned } from '../lib/spawn.js'

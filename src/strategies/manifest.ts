@@ -140,7 +140,7 @@ export function isGone(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR'
 }
 
-/** Parses the agent's `list` answer: `find -printf '%y %s %T@ %m %U %G\0%P\0%l\0'` output. */
+/** Parses the agent's `list` answer (its format: `list` in the header of images/sync/dsync-agent). */
 export function parseVolumeManifest(output: Buffer | string): Manifest {
   const text = typeof output === 'string' ? output : output.toString('utf8')
   const parts = text.split('\0')
