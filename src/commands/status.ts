@@ -59,7 +59,7 @@ function render(report: StatusReport): string {
     if (s.heals > 0 && s.lastHeal) {
       lines.push(`    healed ${s.heals} time(s), last: ${s.lastHeal.cause}`)
     }
-    if (s.twoWay) lines.push(...renderTwoWay(s.twoWay))
+    if (s.twoWay) lines.push(...renderTwoWay(s.twoWay, s.strategy === 'unison'))
     if (s.unreadableCount > 0) {
       const more = s.unreadableCount > s.unreadable.length ? ', ...' : ''
       lines.push(
@@ -70,12 +70,14 @@ function render(report: StatusReport): string {
   return lines.join('\n')
 }
 
-/** native_osx: the sidecar's worker, its restarts and the conflicts it resolved. */
-function renderTwoWay(t: TwoWayStatus): string[] {
+/** Two-way syncs: the sync process (the sidecar's worker, or unison on the host), its restarts and the conflicts it resolved. */
+function renderTwoWay(t: TwoWayStatus, onHost: boolean): string[] {
   const last = t.lastRun ? new Date(t.lastRun).toLocaleTimeString() : 'never'
   const took = t.lastLatencyMs !== undefined ? ` (${t.lastLatencyMs} ms)` : ''
   const lines = [
-    `    two-way in the sidecar: ${t.state}, worker ${t.worker}, ${t.runs} run(s), ${t.transferred} item(s) transferred, last ${last}${took}`,
+    onHost
+      ? `    two-way by unison on the host: ${t.state}, ${t.runs} run(s), ${t.transferred} item(s) transferred, last ${last}${took}`
+      : `    two-way in the sidecar: ${t.state}, worker ${t.worker}, ${t.runs} run(s), ${t.transferred} item(s) transferred, last ${last}${took}`,
   ]
   if (t.halt) lines.push(`    halted: ${t.halt}`)
   if (t.error && t.state === 'error') lines.push(`    error: ${t.error}`)

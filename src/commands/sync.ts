@@ -17,7 +17,7 @@ export default class Sync extends Command {
     ...projectFlags,
     'accept-deletions': Flags.boolean({
       summary:
-        'native_osx: propagate the mass deletion that halted this sync (a folder or volume emptied).',
+        'native_osx and unison: propagate the mass deletion that halted this sync (a folder or volume emptied).',
     }),
   }
 

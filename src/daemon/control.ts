@@ -14,6 +14,8 @@ export type ControlRequest =
   | { cmd: 'flush'; timeoutMs?: number }
   | { cmd: 'sync'; name?: string }
   | { cmd: 'initial' }
+  /** unison: the next pass of this halted sync may propagate the emptying of a side. */
+  | { cmd: 'accept'; name: string }
   | { cmd: 'pause' }
   | { cmd: 'resume' }
   | { cmd: 'stop' }

@@ -20,7 +20,8 @@ import { AgentChannel } from '../strategies/agent.js'
 import { excludedWithParents } from '../strategies/excludes.js'
 import { SyncRecord } from '../strategies/record.js'
 import { SourceMissingError } from '../strategies/rsync.js'
-import type { Sidecar, SyncStrategy } from '../strategies/types.js'
+import { SyncHaltedError } from '../strategies/native-osx.js'
+import { isTwoWay, type Sidecar, type SyncStrategy } from '../strategies/types.js'
 import type { ControlRequest } from './control.js'
 import { fullPassInChild } from './pass-client.js'
 import { SidecarTracker } from './sidecar.js'
@@ -187,6 +188,14 @@ class SyncWorker {
     if (this.watcher.fallback) log.warn('%s: %s', target.name, this.watcher.fallback)
     this.status.watcher = this.watcher.backend
     this.rewatchNeeded = false
+    // Two-way: the volume's changes join the same batches.
+    if (isTwoWay(this.strategy)) {
+      this.strategy.watchRemote({
+        changes: (paths) =>
+          this.onEvents(paths.map((rel) => ({ kind: 'update', rel, dir: false }))),
+        rescan: (reason) => this.onEvents([{ kind: 'rescan', reason }]),
+      })
+    }
     return true
   }
 
@@ -319,6 +328,18 @@ class SyncWorker {
           this.status.lastBatch.latencyMs,
         )
       } catch (error) {
+        if (error instanceof SyncHaltedError) {
+          // Not a failure to retry quickly: the sync waits for the emptied side to have content
+          // again, or for the deletion to be accepted. Waiting requests get the reason now.
+          this.status.state = 'halted'
+          this.status.lastError = error.message
+          this.needFull = true
+          this.onChange()
+          this.notifyIdle()
+          this.retryDelay = MAX_RETRY_DELAY_MS
+          await this.backOff()
+          continue
+        }
         let message = errorText(error)
         const sidecar = SIDECAR_TROUBLE.test(message)
         if (sidecar) message = (await this.host.sidecarTrouble()) ?? message
@@ -365,6 +386,7 @@ class SyncWorker {
 
   /** The sidecar came back through the daemon's doing: counted here, and a full pass follows. */
   noteSidecarHeal(cause: string): void {
+    if (isTwoWay(this.strategy)) this.strategy.sidecarChanged()
     this.heal(cause)
     this.failingSince = undefined
     this.needsFullPass()
@@ -387,6 +409,7 @@ class SyncWorker {
     this.stopped = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    if (isTwoWay(this.strategy)) this.strategy.stopRemote()
     await this.unwatch()
   }
 
@@ -424,10 +447,17 @@ class SyncWorker {
   }
 
   private failed(): boolean {
-    return this.status.state === 'error' || this.status.state === 'sidecar-down'
+    return (
+      this.status.state === 'error' ||
+      this.status.state === 'sidecar-down' ||
+      this.status.state === 'halted'
+    )
   }
 
   private failure(): Error {
+    if (this.status.state === 'halted') {
+      return new Error(`sync "${this.status.name}" is ${this.status.lastError ?? 'halted'}`)
+    }
     return new Error(
       `sync of "${this.status.name}" failed ${REQUEST_ATTEMPTS} times: ${this.status.lastError ?? 'unknown error'}`,
     )
@@ -572,14 +602,18 @@ export class Daemon {
     }
     this.workers = spec.syncs.map((t) => {
       const record = SyncRecord.load(SyncRecord.fileOf(spec.stateDir, t.name))
+      const strategy = createStrategy(t, sidecar, record, spec.stateDir)
+      // unison keeps its state (the volume's watcher, a halt) in the daemon: its passes stay here.
       return new SyncWorker(
-        withPassesInChild(
-          createStrategy(t, sidecar, record),
-          record,
-          () => tracker.container,
-          this.env,
-          () => this.agent(),
-        ),
+        isTwoWay(strategy)
+          ? strategy
+          : withPassesInChild(
+              strategy,
+              record,
+              () => tracker.container,
+              this.env,
+              () => this.agent(),
+            ),
         host,
       )
     })
@@ -771,6 +805,15 @@ export class Daemon {
         }
         break
       }
+      case 'accept': {
+        const [worker] = this.select(request.name)
+        if (worker && isTwoWay(worker.strategy)) {
+          worker.strategy.acceptDeletions()
+          await this.precheck()
+          await worker.fullSync()
+        }
+        break
+      }
       case 'pause':
         for (const w of this.workers) w.pause()
         break
@@ -796,7 +839,9 @@ export class Daemon {
   }
 
   status(): DaemonStatus {
-    const syncs = this.workers.map((w) => ({ ...w.status }))
+    const syncs = this.workers.map((w) =>
+      isTwoWay(w.strategy) ? { ...w.status, twoWay: w.strategy.report() } : { ...w.status },
+    )
     const healthy = syncs.every(
       (s) => s.state === 'watching' || s.state === 'paused' || s.state === 'syncing',
     )

@@ -7,6 +7,8 @@ import { accessSync, constants, statSync } from 'node:fs'
 import path from 'node:path'
 import type { ResolvedStrategy } from '../compose/types.js'
 import { AbortError, ExitCode } from '../lib/errors.js'
+import { run } from '../lib/exec.js'
+import { MIN_UNISON, parseUnisonVersion, versionAtLeast } from '../strategies/unison-args.js'
 
 export interface HostTool {
   program: string
@@ -56,4 +58,20 @@ function onPath(program: string, env: NodeJS.ProcessEnv): boolean {
     }
   }
   return false
+}
+
+/**
+ * The unison strategy needs unison 2.52 or later on the host (the sidecar has 2.52): older
+ * releases speak a protocol that depends on the OCaml version they were built with.
+ */
+export async function requireUnison(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const result = await run('unison', ['-version'], { env, reject: false, timeoutMs: 10_000 })
+  const version = parseUnisonVersion(result.stdout + result.stderr)
+  if (version && versionAtLeast(version)) return
+  const found = version ? `unison ${version.join('.')} found` : 'unison -version did not answer'
+  throw new AbortError(
+    `${found} on this host; the unison strategy needs unison ${MIN_UNISON.join('.')} or later`,
+    `install it (${UNISON.install})`,
+    ExitCode.unavailable,
+  )
 }

@@ -23,7 +23,7 @@ import { LABEL_PROJECT, SIDECAR_SERVICE } from '../docker/labels.js'
 import { workerRequest } from '../strategies/native-osx.js'
 import type { SyncTarget } from '../strategies/types.js'
 import { ControlUnavailable, request, socketPath } from './control.js'
-import { requireHostTools } from './host-tools.js'
+import { requireHostTools, requireUnison } from './host-tools.js'
 import { withProjectLock } from './lock.js'
 import { DAEMON_MARKER, daemonPid, logPath, stopProcess } from './process.js'
 import { specHash, specPath, type DaemonSpec } from './spec.js'
@@ -54,19 +54,11 @@ export async function startSync<T>(
 ): Promise<T | undefined> {
   const { plan } = planned
   if (!plan.sidecar) return then?.()
-  for (const sync of plan.syncs) {
-    if (sync.strategy === 'unison') {
-      throw new AbortError(
-        `${sync.spec.file}: x-sync.syncs.${sync.spec.name}.strategy: ${sync.strategy} has no sync engine in this version of dsync`,
-        'use strategy: native_osx (two-way, inside the sidecar) or rsync (one-way)',
-        ExitCode.unavailable,
-      )
-    }
-  }
   requireHostTools(
     plan.syncs.map((sync) => sync.strategy),
     options.env,
   )
+  if (plan.syncs.some((sync) => sync.strategy === 'unison')) await requireUnison(options.env)
   ensureStateDir(planned.stateDir, options.env)
   return withProjectLock(
     planned.stateDir,
@@ -286,6 +278,9 @@ function targets(planned: PlannedProject): SyncTarget[] {
             excludes: sync.spec.excludes,
             excludesType: sync.spec.excludesType,
             args: sync.spec.args,
+            ...(sync.strategy === 'unison'
+              ? { prefer: sync.spec.prefer, initial: sync.spec.initial }
+              : {}),
           },
         ]
       : [],

@@ -332,8 +332,8 @@ export async function syncNow(
 }
 
 /**
- * `dsync sync NAME --accept-deletions`: the next pass of a native_osx sync halted at a mass
- * deletion propagates it. Resolves true when there was one to accept.
+ * `dsync sync NAME --accept-deletions`: the next pass of a native_osx or unison sync halted at
+ * a mass deletion propagates it. Resolves true when there was one to accept.
  */
 export async function acceptDeletions(
   name: string,
@@ -341,6 +341,15 @@ export async function acceptDeletions(
   ctx: Context,
 ): Promise<boolean> {
   const project = locateProject(flags, ctx)
+  // unison runs in the daemon: the daemon accepts it, with the pass that propagates it.
+  if (daemonPid(project.stateDir) !== undefined) {
+    const live = await ask(project, { cmd: 'status' })
+    const sync = live.syncs.find((s) => s.name === name)
+    if (sync?.strategy === 'unison') {
+      await ask(project, { cmd: 'accept', name })
+      return sync.state === 'halted'
+    }
+  }
   const ps = await run(
     'docker',
     [

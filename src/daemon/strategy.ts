@@ -3,11 +3,13 @@ import { NativeOsxStrategy } from '../strategies/native-osx.js'
 import type { SyncRecord } from '../strategies/record.js'
 import { RsyncStrategy } from '../strategies/rsync.js'
 import type { Sidecar, SyncStrategy, SyncTarget } from '../strategies/types.js'
+import { UnisonStrategy } from '../strategies/unison.js'
 
 export function createStrategy(
   target: SyncTarget,
   sidecar: Sidecar,
   record?: SyncRecord,
+  stateDir?: string,
 ): SyncStrategy {
   switch (target.strategy) {
     case 'rsync':
@@ -15,6 +17,8 @@ export function createStrategy(
     case 'native_osx':
       return new NativeOsxStrategy(target, sidecar)
     case 'unison':
+      if (!stateDir) throw new Error('the unison strategy keeps its archive in the state folder')
+      return new UnisonStrategy(target, sidecar, stateDir)
     case 'native':
       throw new Error(
         `the ${target.strategy} strategy has no sync engine in this version; use rsync`,

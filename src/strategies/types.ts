@@ -3,9 +3,10 @@
  * a full pass (make the volume match the host) at start and whenever in doubt, and path batches
  * from the watcher in between.
  */
-import type { ResolvedStrategy } from '../compose/types.js'
+import type { InitialDirection, Prefer, ResolvedStrategy } from '../compose/types.js'
 import type { UidGid } from '../compose/plan.js'
 import type { PassProgress } from '../daemon/status.js'
+import type { TwoWayStatus } from './unison-config.js'
 import type { AgentChannel } from './agent.js'
 import type { ExcludeMatcher } from './excludes.js'
 
@@ -22,6 +23,9 @@ export interface SyncTarget {
   excludesType: 'gitignore' | 'name' | 'path' | 'regex'
   /** Extra arguments for the sync tool. */
   args: string[]
+  /** Two-way strategies driven by the daemon (unison): who wins a conflict, and the first sync. */
+  prefer?: Prefer
+  initial?: InitialDirection
 }
 
 /** The sidecar as strategies reach it: its container, and the agent channel into it. */
@@ -49,4 +53,28 @@ export interface SyncStrategy {
   fullPass(onProgress?: (p: PassProgress) => void): Promise<PassResult>
   /** Sync these paths (relative to src); `created` folders are sent with their contents. */
   syncPaths(paths: ReadonlySet<string>, created: ReadonlySet<string>): Promise<PassResult>
+}
+
+/** Where a two-way strategy hands the changes it sees in the volume: into the daemon's batches. */
+export interface RemoteSink {
+  /** Paths (relative to the root) that changed in the volume. */
+  changes(paths: readonly string[]): void
+  /** Changes may have been lost: a full pass is due. */
+  rescan(reason: string): void
+}
+
+/** What a two-way strategy run by the daemon adds (unison). */
+export interface TwoWayStrategy extends SyncStrategy {
+  /** Starts watching the volume. */
+  watchRemote(sink: RemoteSink): void
+  stopRemote(): void
+  /** The sidecar was recreated. */
+  sidecarChanged(): void
+  /** The next full pass may propagate a side emptied; true when the sync was halted. */
+  acceptDeletions(): boolean
+  report(): TwoWayStatus
+}
+
+export function isTwoWay(strategy: SyncStrategy): strategy is TwoWayStrategy {
+  return 'watchRemote' in strategy && 'report' in strategy
 }

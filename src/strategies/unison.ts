@@ -1,0 +1,568 @@
+/**
+ * The unison strategy, two-way, driven from the host: the daemon runs unison between the host
+ * folder and the volume, whose server runs in the sidecar over `docker exec -i` (unison's ssh
+ * command is a script that does that), so it works on remote engines with no published port.
+ * Host changes come from the daemon's watcher, volume changes from a watcher in the sidecar
+ * (unison-watch.ts); both are batched by the daemon, which runs one unison at a time per sync.
+ *
+ * - Archives: the client's in the state folder, the server's on the volume in `.dsync/`
+ *   (never synced), so changes made on either side while down are reconciled at the next up,
+ *   deletions included.
+ * - Conflicts: `prefer` decides (-prefer), and -copyonconflict keeps the losing version beside
+ *   the file, on the losing side only (the copies are ignored).
+ * - A side emptied is not propagated: unison's -confirmbigdel aborts the whole run, which
+ *   halts the sync until the side has content again or the deletion is accepted.
+ * - A run that shows no progress for a while is killed and run again; each is counted.
+ */
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ExternalError } from '../lib/errors.js'
+import { run } from '../lib/exec.js'
+import { logger } from '../lib/log.js'
+import { writePrivateFile } from '../lib/paths.js'
+import { spawn } from '../lib/spawn.js'
+import type { PassProgress } from '../daemon/status.js'
+import { excludeMatcher, type ExcludeMatcher } from './excludes.js'
+import { SyncHaltedError } from './native-osx.js'
+import { SourceMissingError } from './rsync.js'
+import type { PassResult, RemoteSink, Sidecar, SyncTarget, TwoWayStrategy } from './types.js'
+import {
+  CLIENT_HOSTNAME,
+  collapsePaths,
+  conflictCopyName,
+  parseRunOutput,
+  sshScript,
+  unisonArgs,
+  type RunOutput,
+} from './unison-args.js'
+import type { TwoWayConflict, TwoWayStatus } from './unison-config.js'
+import { VolumeWatcher } from './unison-watch.js'
+
+const log = logger('dsync:sync:unison')
+
+/** More paths than this in a batch are one whole run. */
+const MAX_PATHS = 300
+/** A batch deleting this many paths, or two entries of the root, waits for quiet and is a whole run. */
+const MANY_DELETIONS = 20
+const DELETE_QUIET_MS = 600
+const DELETE_MAX_WAIT_MS = 10_000
+/** Attempts of one run killed (by a signal, or for showing no progress). */
+const RUN_ATTEMPTS = 3
+const CONFLICTS_SHOWN = 20
+/** Names the daemon's host watcher need not report: unison's own temporary files and conflict copies. */
+const OWN_FILES = /(^|\/)\.unison\.[^/]*$|\(conflict( #\d+)?_on_[^/]*$/
+
+export class UnisonStrategy implements TwoWayStrategy {
+  readonly matcher: ExcludeMatcher
+  private readonly clientDir: string
+  private readonly sshcmd: string
+  private readonly conflictsFile: string
+  private prepared: string | undefined
+  private accept = false
+  private halted: string | undefined
+  private readonly volumeDeleted = new Set<string>()
+  private lastVolumeEventAt = 0
+  private watcher: VolumeWatcher | undefined
+  private readonly stats: TwoWayStatus
+  private readonly stallMs: number
+
+  constructor(
+    readonly target: SyncTarget,
+    private readonly sidecar: Pick<Sidecar, 'container' | 'env'>,
+    stateDir: string,
+  ) {
+    const base = excludeMatcher(target.excludes, target.excludesType)
+    this.matcher = { excluded: (rel, dir) => OWN_FILES.test(rel) || base.excluded(rel, dir) }
+    this.clientDir = path.join(stateDir, `unison-${target.name}`)
+    this.sshcmd = path.join(stateDir, `unison-ssh-${target.name}`)
+    this.conflictsFile = path.join(stateDir, `unison-${target.name}.conflicts`)
+    this.stallMs = Number(sidecar.env.DSYNC_UNISON_STALL_MS) || 30_000
+    const accepted = (sidecar.env.DSYNC_ACCEPT_DELETIONS ?? '').split(',').map((n) => n.trim())
+    this.accept = accepted.includes('*') || accepted.includes(target.name)
+    this.stats = {
+      state: 'starting',
+      worker: 'alive',
+      halt: undefined,
+      error: undefined,
+      runs: 0,
+      transferred: 0,
+      lastRun: undefined,
+      lastLatencyMs: undefined,
+      restarts: 0,
+      lastRestart: undefined,
+      conflictCount: 0,
+      conflicts: [],
+    }
+    this.loadConflicts()
+  }
+
+  /** Starts the sidecar's watcher of the volume; its changes go to the daemon's batches. */
+  watchRemote(sink: RemoteSink): void {
+    if (this.watcher) return
+    const { target } = this
+    this.watcher = new VolumeWatcher({
+      name: target.name,
+      sidecarPath: target.sidecarPath,
+      excludes: target.excludes,
+      excludesType: target.excludesType,
+      container: () => this.sidecar.container,
+      env: this.sidecar.env,
+      onEvents: (events) => {
+        this.lastVolumeEventAt = Date.now()
+        for (const e of events) {
+          if (e.deleted) this.volumeDeleted.add(e.rel)
+          else this.volumeDeleted.delete(e.rel)
+        }
+        sink.changes(events.map((e) => e.rel))
+      },
+      onRescan: (reason) => sink.rescan(reason),
+      onRestart: (cause) => this.countRestart(cause),
+    })
+    this.watcher.start()
+  }
+
+  stopRemote(): void {
+    this.watcher?.stop()
+    this.watcher = undefined
+  }
+
+  /** The sidecar was recreated: its archive folder and watcher are set up again. */
+  sidecarChanged(): void {
+    this.prepared = undefined
+    this.watcher?.restart()
+  }
+
+  /** The next whole run may propagate the emptying of a side. True when the sync was halted. */
+  acceptDeletions(): boolean {
+    this.accept = true
+    return this.halted !== undefined
+  }
+
+  report(): TwoWayStatus {
+    return { ...this.stats, conflicts: [...this.stats.conflicts] }
+  }
+
+  async fullPass(onProgress?: (p: PassProgress) => void): Promise<PassResult> {
+    const progress = (phase: PassProgress['phase']) =>
+      onProgress?.({
+        sync: this.target.name,
+        phase,
+        files: 0,
+        totalFiles: 0,
+        bytes: 0,
+        totalBytes: 0,
+      })
+    progress('scan')
+    await this.requireSource()
+    const changed = await this.runUnison(undefined)
+    progress('done')
+    return { kind: 'full', changed, bytes: 0 }
+  }
+
+  async syncPaths(paths: ReadonlySet<string>): Promise<PassResult> {
+    const list = collapsePaths(paths)
+    if (list.length === 0) return { kind: 'paths', changed: 0, bytes: 0 }
+    await this.requireSource()
+    let deletions = 0
+    const rootDeletions = new Set<string>()
+    for (const rel of list) {
+      const gone = this.volumeDeleted.has(rel) || !(await exists(path.join(this.target.src, rel)))
+      this.volumeDeleted.delete(rel)
+      if (!gone) continue
+      deletions++
+      if (!rel.includes('/')) rootDeletions.add(rel)
+    }
+    const many = deletions >= MANY_DELETIONS || rootDeletions.size >= 2
+    if (many) await this.waitForQuiet()
+    if (many || list.length > MAX_PATHS || (await isEmpty(this.target.src))) {
+      // unison's guard against an emptied side works on whole runs only.
+      const changed = await this.runUnison(undefined)
+      return { kind: 'full', changed, bytes: 0 }
+    }
+    return { kind: 'paths', changed: await this.runUnison(list), bytes: 0 }
+  }
+
+  private async requireSource(): Promise<void> {
+    try {
+      if ((await lstat(this.target.src)).isDirectory()) return
+    } catch {
+      // Said below.
+    }
+    throw new SourceMissingError(this.target.src)
+  }
+
+  /**
+   * A tree being emptied must be seen whole before anything of it is propagated: waits until
+   * the host's root and the volume's watcher have been quiet for a while.
+   */
+  private async waitForQuiet(): Promise<void> {
+    const deadline = Date.now() + DELETE_MAX_WAIT_MS
+    let last = await rootListing(this.target.src)
+    let quietSince = Date.now()
+    while (Date.now() < deadline) {
+      await sleep(100)
+      const now = await rootListing(this.target.src)
+      if (now !== last) {
+        last = now
+        quietSince = Date.now()
+      }
+      const volumeQuiet = Date.now() - this.lastVolumeEventAt >= DELETE_QUIET_MS
+      if (volumeQuiet && Date.now() - quietSince >= DELETE_QUIET_MS) return
+    }
+  }
+
+  /** One run (whole when `paths` is undefined), retried when killed; resolves with the items transferred. */
+  private async runUnison(paths: string[] | undefined): Promise<number> {
+    let first = await this.prepare()
+    const { target } = this
+    const whole = paths === undefined
+    const accept = whole && this.accept
+    let merge = false
+    if (whole && this.halted !== undefined && !accept && (await this.bothHaveContent())) {
+      // The emptied side has content again (files restored, a folder mounted again): both
+      // sides are merged as on a first sync, so that nothing is deleted on either.
+      log.info(
+        '%s: resuming: both sides have content again; merging them (nothing is deleted)',
+        target.name,
+      )
+      await this.dropArchives()
+      first = true
+      merge = true
+    }
+    const replaceInto =
+      whole && first && !merge && target.initial === 'host'
+        ? `${target.sidecarPath}/.dsync/replaced-${stamp()}`
+        : undefined
+    const args = unisonArgs({
+      src: target.src,
+      sidecarPath: target.sidecarPath,
+      sshcmd: this.sshcmd,
+      prefer: target.prefer ?? 'host',
+      excludes: target.excludes,
+      excludesType: target.excludesType,
+      args: target.args,
+      ...(paths ? { paths } : {}),
+      acceptDeletions: accept,
+      ...(replaceInto ? { replaceInto } : {}),
+    })
+    this.stats.state = first ? 'initial-sync' : 'syncing'
+    const started = Date.now()
+    let output: RunOutput | undefined
+    let exitCode: number | undefined
+    let text = ''
+    for (let attempt = 1; ; attempt++) {
+      const ran = await this.spawnRun(args, whole)
+      text = ran.text
+      if (ran.killed === undefined) {
+        exitCode = ran.exitCode
+        output = parseRunOutput(text)
+        break
+      }
+      this.countRestart(`unison ${ran.killed}; ran it again`)
+      if (attempt >= RUN_ATTEMPTS) {
+        this.stats.state = 'error'
+        this.stats.error = `unison ${ran.killed} ${RUN_ATTEMPTS} times`
+        throw new ExternalError('unison', undefined, this.stats.error)
+      }
+    }
+    if (output.emptied && !accept) {
+      // Accepted while this run looked: the deletion goes now.
+      if (this.accept) return this.runUnison(undefined)
+      const reason = await this.haltReason()
+      this.halted = reason
+      this.stats.state = 'halted'
+      this.stats.halt = reason
+      log.warn('%s: halted: %s', target.name, reason)
+      throw new SyncHaltedError(target.name, reason)
+    }
+    if (exitCode === undefined || exitCode >= 3) {
+      const message =
+        output.error ?? lastLine(text) ?? `unison exited with status ${exitCode ?? '?'}`
+      this.stats.state = 'error'
+      this.stats.error = message
+      throw new ExternalError('unison', exitCode, message)
+    }
+    if (output.conflicts.length > 0 && !replaceInto) this.noteConflicts(output)
+    if (accept) {
+      this.accept = false
+      log.info('%s: the deletion was accepted and propagated', target.name)
+    }
+    if (whole) {
+      this.halted = undefined
+      this.stats.halt = undefined
+    }
+    if (replaceInto && output.transferred > 0) {
+      log.info(
+        '%s: initial sync (initial: host): what it replaced or removed in the volume is kept in %s',
+        target.name,
+        replaceInto,
+      )
+    }
+    this.stats.error = undefined
+    this.stats.state = 'watching'
+    this.stats.runs++
+    this.stats.transferred += output.transferred
+    this.stats.lastRun = new Date().toISOString()
+    this.stats.lastLatencyMs = Date.now() - started
+    // Items unison could not sync on a path run (a parent missing on one side): a whole run.
+    if (!whole && (output.failed > 0 || output.skipped > 0)) {
+      return output.transferred + (await this.runUnison(undefined))
+    }
+    return output.transferred
+  }
+
+  /**
+   * Runs unison once. `killed` says why it did not finish: a signal from outside, or no output
+   * and no CPU time for the stall deadline (a hung transport).
+   */
+  private async spawnRun(
+    args: string[],
+    whole: boolean,
+  ): Promise<{ text: string; exitCode: number | undefined; killed: string | undefined }> {
+    const env = {
+      ...this.sidecar.env,
+      UNISON: this.clientDir,
+      UNISONLOCALHOSTNAME: CLIENT_HOSTNAME,
+      DSYNC_SIDECAR: this.sidecar.container,
+    }
+    const child = spawn('unison', args, { env, stdin: 'ignore' })
+    let text = ''
+    let lastProgress = Date.now()
+    let cpu = -1
+    let stalled = false
+    const onData = (chunk: Buffer) => {
+      text = (text + chunk.toString('utf8')).slice(-200_000)
+      lastProgress = Date.now()
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    // A whole run may scan a large tree for a while without a word.
+    const limit = whole ? this.stallMs * 4 : this.stallMs
+    const timer = setInterval(() => {
+      const used = child.pid === undefined ? -1 : cpuTicks(child.pid)
+      if (used !== cpu) {
+        cpu = used
+        lastProgress = Date.now()
+      }
+      if (Date.now() - lastProgress > limit) {
+        stalled = true
+        child.kill('SIGKILL')
+      }
+    }, 1000)
+    const ended = await child
+    clearInterval(timer)
+    if (ended.error) throw ended.error
+    if (stalled)
+      return { text, exitCode: undefined, killed: `showed no progress for ${limit / 1000} s` }
+    if (ended.signal) return { text, exitCode: undefined, killed: `was killed (${ended.signal})` }
+    return { text, exitCode: ended.exitCode, killed: undefined }
+  }
+
+  /**
+   * Before the first run into a sidecar: the ssh script, the archive folder on the volume (the
+   * volume's root owned by the sync's owner), and archives that agree. An archive on one side
+   * only (the volume removed, or the state folder) is dropped on the other: a first sync.
+   * Resolves true when there is no archive (the first sync).
+   */
+  private async prepare(): Promise<boolean> {
+    const container = this.sidecar.container
+    const { sidecarPath, owner } = this.target
+    if (this.prepared !== container) {
+      writePrivateFile(this.sshcmd, sshScript(sidecarPath, owner))
+      chmodSync(this.sshcmd, 0o700)
+      mkdirSync(this.clientDir, { recursive: true, mode: 0o700 })
+      const dir = `${sidecarPath}/.dsync/unison`
+      const own = `${owner.uid}:${owner.gid}`
+      const script = `mkdir -p "$1" && chown "$2" "$3" "$3/.dsync" "$1" && ls -1 "$1"`
+      const result = await run(
+        'docker',
+        ['exec', '-u', '0', container, 'sh', '-c', script, 'sh', dir, own, sidecarPath],
+        { env: this.sidecar.env, reject: false, timeoutMs: 60_000 },
+      )
+      if (result.exitCode !== 0) {
+        throw new ExternalError(
+          `docker exec ${container.slice(0, 12)} (prepare ${sidecarPath})`,
+          result.exitCode,
+          result.stderr,
+        )
+      }
+      const server = result.stdout.split('\n').some((f) => /^ar/.test(f))
+      const client = archives(this.clientDir).length > 0
+      this.prepared = container
+      if (client !== server) await this.dropArchives()
+    }
+    return archives(this.clientDir).length === 0
+  }
+
+  private async haltReason(): Promise<string> {
+    const { name, src } = this.target
+    return (await isEmpty(src))
+      ? `the host folder ${src} is empty but the volume is not; nothing was deleted in the volume. Restore the folder to resume, or run: dsync sync ${name} --accept-deletions (this empties the volume)`
+      : `the volume is empty but the host folder is not (was the volume emptied?); nothing was deleted on the host. Restore the volume's files to resume, or run: dsync sync ${name} --accept-deletions (this deletes the host's files)`
+  }
+
+  private async bothHaveContent(): Promise<boolean> {
+    if (await isEmpty(this.target.src)) return false
+    const result = await run(
+      'docker',
+      [
+        'exec',
+        this.sidecar.container,
+        'find',
+        this.target.sidecarPath,
+        '-mindepth',
+        '1',
+        '-maxdepth',
+        '1',
+        '!',
+        '-name',
+        '.dsync',
+        '!',
+        '-name',
+        '*(conflict*_on_*)*',
+      ],
+      { env: this.sidecar.env, reject: false, timeoutMs: 30_000 },
+    )
+    return result.exitCode === 0 && result.stdout.trim() !== ''
+  }
+
+  /** Both archives go: the next run is a first sync. */
+  private async dropArchives(): Promise<void> {
+    for (const f of archives(this.clientDir)) rmSync(path.join(this.clientDir, f), { force: true })
+    const dir = `${this.target.sidecarPath}/.dsync/unison`
+    await run(
+      'docker',
+      ['exec', '-u', '0', this.sidecar.container, 'sh', '-c', 'rm -f "$1"/ar* "$1"/fp*', 'sh', dir],
+      { env: this.sidecar.env, reject: false },
+    )
+  }
+
+  private countRestart(cause: string): void {
+    this.stats.restarts++
+    this.stats.lastRestart = { at: new Date().toISOString(), cause }
+    log.warn('%s: restarted: %s', this.target.name, cause)
+  }
+
+  private noteConflicts(output: RunOutput): void {
+    const at = new Date().toISOString()
+    const records: TwoWayConflict[] = output.conflicts.map((c) => {
+      const loser = c.kept === 'host' ? 'container' : 'host'
+      // unison names the copy after the date where it runs: local time on the host, UTC in the sidecar.
+      const date = loser === 'host' ? localDate() : at.slice(0, 10)
+      return {
+        at,
+        path: c.path,
+        kept: c.kept,
+        copy: c.loserDeleted ? undefined : conflictCopyName(c.path, date),
+        copySide: c.loserDeleted ? undefined : loser,
+      }
+    })
+    for (const r of records) {
+      log.info(
+        '%s: conflict on %s: the %s version wins%s',
+        this.target.name,
+        r.path,
+        r.kept,
+        r.copy ? `; the other version is kept beside it as ${r.copy}` : '',
+      )
+    }
+    try {
+      appendFileSync(this.conflictsFile, records.map((r) => JSON.stringify(r) + '\n').join(''), {
+        mode: 0o600,
+      })
+    } catch (error) {
+      log.warn('cannot record conflicts: %s', String(error))
+    }
+    this.stats.conflictCount += records.length
+    this.stats.conflicts = [...this.stats.conflicts, ...records].slice(-CONFLICTS_SHOWN)
+  }
+
+  private loadConflicts(): void {
+    if (!existsSync(this.conflictsFile)) return
+    try {
+      const all = readFileSync(this.conflictsFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as TwoWayConflict)
+      this.stats.conflictCount = all.length
+      this.stats.conflicts = all.slice(-CONFLICTS_SHOWN)
+    } catch {
+      // A damaged record only loses the list.
+    }
+  }
+}
+
+function archives(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => /^(ar|fp)[0-9a-f]+$/.test(f))
+  } catch {
+    return []
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function isEmpty(dir: string): Promise<boolean> {
+  try {
+    return (await readdir(dir)).every((n) => OWN_FILES.test(n))
+  } catch {
+    return false
+  }
+}
+
+async function rootListing(dir: string): Promise<string> {
+  try {
+    return (await readdir(dir)).sort().join('\0')
+  } catch {
+    return ''
+  }
+}
+
+function lastLine(text: string): string | undefined {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .at(-1)
+}
+
+function stamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\..*$/, '')
+}
+
+function localDate(): string {
+  const d = new Date()
+  const pad = (n: number) => String(n).padStart(2, '0')
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
+}
+
+/**
+ * CPU ticks unison used (Linux /proc); -1 where it cannot be read. Its docker exec child is left
+ * out: an idle docker CLI still ticks now and then, which would hide a hung transport.
+ */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return -1
+  }
+}
