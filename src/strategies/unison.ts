@@ -55,6 +55,8 @@ const MAX_PATHS = 300
 /** A batch deleting this many paths, or two entries of the root, waits for quiet and is a whole run. */
 const MANY_DELETIONS = 20
 const DELETE_QUIET_MS = 600
+/** A batch that deletes anything waits this long to see whether deleting goes on. */
+const SETTLE_MS = 150
 const DELETE_MAX_WAIT_MS = 10_000
 /** Attempts of one run killed (by a signal, or for showing no progress). */
 const RUN_ATTEMPTS = 3
@@ -72,6 +74,7 @@ export class UnisonStrategy implements TwoWayStrategy {
   private halted: string | undefined
   private readonly volumeDeleted = new Set<string>()
   private lastVolumeEventAt = 0
+  private volumeDeletions = 0
   private watcher: VolumeWatcher | undefined
   private readonly stats: TwoWayStatus
   private readonly stallMs: number
@@ -120,6 +123,7 @@ export class UnisonStrategy implements TwoWayStrategy {
       onEvents: (events) => {
         this.lastVolumeEventAt = Date.now()
         for (const e of events) {
+          if (e.deleted) this.volumeDeletions++
           if (e.deleted) this.volumeDeleted.add(e.rel)
           else this.volumeDeleted.delete(e.rel)
         }
@@ -175,14 +179,19 @@ export class UnisonStrategy implements TwoWayStrategy {
     await this.requireSource()
     let deletions = 0
     const rootDeletions = new Set<string>()
+    const parents = new Set<string>([''])
     for (const rel of list) {
       const gone = this.volumeDeleted.has(rel) || !(await exists(path.join(this.target.src, rel)))
       this.volumeDeleted.delete(rel)
       if (!gone) continue
       deletions++
       if (!rel.includes('/')) rootDeletions.add(rel)
+      if (parents.size < 20) parents.add(path.posix.dirname(rel).replace(/^\.$/, ''))
     }
-    const many = deletions >= MANY_DELETIONS || rootDeletions.size >= 2
+    let many = deletions >= MANY_DELETIONS || rootDeletions.size >= 2
+    // The first deletions of a tree being emptied may come alone: a batch that deletes waits a
+    // moment, and if deleting goes on meanwhile it is treated as a mass deletion.
+    if (deletions > 0 && !many) many = await this.stillDeleting([...parents])
     if (many) await this.waitForQuiet()
     if (many || list.length > MAX_PATHS || (await isEmpty(this.target.src))) {
       // unison's guard against an emptied side works on whole runs only.
@@ -199,6 +208,15 @@ export class UnisonStrategy implements TwoWayStrategy {
       // Said below.
     }
     throw new SourceMissingError(this.target.src)
+  }
+
+  private async stillDeleting(dirs: string[]): Promise<boolean> {
+    const volumeBefore = this.volumeDeletions
+    const listings = () => Promise.all(dirs.map((d) => rootListing(path.join(this.target.src, d))))
+    const before = (await listings()).join('\n')
+    await sleep(SETTLE_MS)
+    const after = (await listings()).join('\n')
+    return before !== after || this.volumeDeletions !== volumeBefore
   }
 
   /**
