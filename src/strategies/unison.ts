@@ -14,15 +14,7 @@
  *   halts the sync until the side has content again or the deletion is accepted.
  * - A run that shows no progress for a while is killed and run again; each is counted.
  */
-import {
-  appendFileSync,
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -30,7 +22,6 @@ import { ExternalError } from '../lib/errors.js'
 import { run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
 import { writePrivateFile } from '../lib/paths.js'
-import { spawn } from '../lib/spawn.js'
 import type { PassProgress } from '../daemon/status.js'
 import { excludeMatcher, type ExcludeMatcher } from './excludes.js'
 import { SyncHaltedError } from './native-osx.js'
@@ -39,13 +30,13 @@ import type { PassResult, RemoteSink, Sidecar, SyncTarget, TwoWayStrategy } from
 import {
   CLIENT_HOSTNAME,
   collapsePaths,
-  conflictCopyName,
   parseRunOutput,
   sshScript,
   unisonArgs,
   type RunOutput,
 } from './unison-args.js'
-import type { TwoWayConflict, TwoWayStatus } from './unison-config.js'
+import type { TwoWayStatus } from './unison-config.js'
+import { ConflictLog, runUnisonOnce } from './unison-run.js'
 import { VolumeWatcher } from './unison-watch.js'
 
 const log = logger('dsync:sync:unison')
@@ -60,7 +51,6 @@ const SETTLE_MS = 150
 const DELETE_MAX_WAIT_MS = 10_000
 /** Attempts of one run killed (by a signal, or for showing no progress). */
 const RUN_ATTEMPTS = 3
-const CONFLICTS_SHOWN = 20
 /** Names the daemon's host watcher need not report: unison's own temporary files and conflict copies. */
 const OWN_FILES = /(^|\/)\.unison\.[^/]*$|\(conflict( #\d+)?_on_[^/]*$/
 
@@ -68,7 +58,7 @@ export class UnisonStrategy implements TwoWayStrategy {
   readonly matcher: ExcludeMatcher
   private readonly clientDir: string
   private readonly sshcmd: string
-  private readonly conflictsFile: string
+  private readonly conflicts: ConflictLog
   private prepared: string | undefined
   private accept = false
   private halted: string | undefined
@@ -88,7 +78,10 @@ export class UnisonStrategy implements TwoWayStrategy {
     this.matcher = { excluded: (rel, dir) => OWN_FILES.test(rel) || base.excluded(rel, dir) }
     this.clientDir = path.join(stateDir, `unison-${target.name}`)
     this.sshcmd = path.join(stateDir, `unison-ssh-${target.name}`)
-    this.conflictsFile = path.join(stateDir, `unison-${target.name}.conflicts`)
+    this.conflicts = new ConflictLog(
+      target.name,
+      path.join(stateDir, `unison-${target.name}.conflicts`),
+    )
     this.stallMs = Number(sidecar.env.DSYNC_UNISON_STALL_MS) || 30_000
     const accepted = (sidecar.env.DSYNC_ACCEPT_DELETIONS ?? '').split(',').map((n) => n.trim())
     this.accept = accepted.includes('*') || accepted.includes(target.name)
@@ -106,7 +99,6 @@ export class UnisonStrategy implements TwoWayStrategy {
       conflictCount: 0,
       conflicts: [],
     }
-    this.loadConflicts()
   }
 
   /** Starts the sidecar's watcher of the volume; its changes go to the daemon's batches. */
@@ -153,7 +145,7 @@ export class UnisonStrategy implements TwoWayStrategy {
   }
 
   report(): TwoWayStatus {
-    return { ...this.stats, conflicts: [...this.stats.conflicts] }
+    return { ...this.stats, conflictCount: this.conflicts.count, conflicts: this.conflicts.latest }
   }
 
   async fullPass(onProgress?: (p: PassProgress) => void): Promise<PassResult> {
@@ -279,7 +271,17 @@ export class UnisonStrategy implements TwoWayStrategy {
     let exitCode: number | undefined
     let text = ''
     for (let attempt = 1; ; attempt++) {
-      const ran = await this.spawnRun(args, whole)
+      // A whole run may scan a large tree for a while without a word.
+      const ran = await runUnisonOnce(
+        args,
+        {
+          ...this.sidecar.env,
+          UNISON: this.clientDir,
+          UNISONLOCALHOSTNAME: CLIENT_HOSTNAME,
+          DSYNC_SIDECAR: this.sidecar.container,
+        },
+        whole ? this.stallMs * 4 : this.stallMs,
+      )
       text = ran.text
       if (ran.killed === undefined) {
         exitCode = ran.exitCode
@@ -310,7 +312,7 @@ export class UnisonStrategy implements TwoWayStrategy {
       this.stats.error = message
       throw new ExternalError('unison', exitCode, message)
     }
-    if (output.conflicts.length > 0 && !replaceInto) this.noteConflicts(output)
+    if (output.conflicts.length > 0 && !replaceInto) this.conflicts.note(output)
     if (accept) {
       this.accept = false
       log.info('%s: the deletion was accepted and propagated', target.name)
@@ -337,53 +339,6 @@ export class UnisonStrategy implements TwoWayStrategy {
       return output.transferred + (await this.runUnison(undefined))
     }
     return output.transferred
-  }
-
-  /**
-   * Runs unison once. `killed` says why it did not finish: a signal from outside, or no output
-   * and no CPU time for the stall deadline (a hung transport).
-   */
-  private async spawnRun(
-    args: string[],
-    whole: boolean,
-  ): Promise<{ text: string; exitCode: number | undefined; killed: string | undefined }> {
-    const env = {
-      ...this.sidecar.env,
-      UNISON: this.clientDir,
-      UNISONLOCALHOSTNAME: CLIENT_HOSTNAME,
-      DSYNC_SIDECAR: this.sidecar.container,
-    }
-    const child = spawn('unison', args, { env, stdin: 'ignore' })
-    let text = ''
-    let lastProgress = Date.now()
-    let cpu = -1
-    let stalled = false
-    const onData = (chunk: Buffer) => {
-      text = (text + chunk.toString('utf8')).slice(-200_000)
-      lastProgress = Date.now()
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    // A whole run may scan a large tree for a while without a word.
-    const limit = whole ? this.stallMs * 4 : this.stallMs
-    const timer = setInterval(() => {
-      const used = child.pid === undefined ? -1 : cpuTicks(child.pid)
-      if (used !== cpu) {
-        cpu = used
-        lastProgress = Date.now()
-      }
-      if (Date.now() - lastProgress > limit) {
-        stalled = true
-        child.kill('SIGKILL')
-      }
-    }, 1000)
-    const ended = await child
-    clearInterval(timer)
-    if (ended.error) throw ended.error
-    if (stalled)
-      return { text, exitCode: undefined, killed: `showed no progress for ${limit / 1000} s` }
-    if (ended.signal) return { text, exitCode: undefined, killed: `was killed (${ended.signal})` }
-    return { text, exitCode: ended.exitCode, killed: undefined }
   }
 
   /**
@@ -470,54 +425,6 @@ export class UnisonStrategy implements TwoWayStrategy {
     this.stats.lastRestart = { at: new Date().toISOString(), cause }
     log.warn('%s: restarted: %s', this.target.name, cause)
   }
-
-  private noteConflicts(output: RunOutput): void {
-    const at = new Date().toISOString()
-    const records: TwoWayConflict[] = output.conflicts.map((c) => {
-      const loser = c.kept === 'host' ? 'container' : 'host'
-      // unison names the copy after the date where it runs: local time on the host, UTC in the sidecar.
-      const date = loser === 'host' ? localDate() : at.slice(0, 10)
-      return {
-        at,
-        path: c.path,
-        kept: c.kept,
-        copy: c.loserDeleted ? undefined : conflictCopyName(c.path, date),
-        copySide: c.loserDeleted ? undefined : loser,
-      }
-    })
-    for (const r of records) {
-      log.info(
-        '%s: conflict on %s: the %s version wins%s',
-        this.target.name,
-        r.path,
-        r.kept,
-        r.copy ? `; the other version is kept beside it as ${r.copy}` : '',
-      )
-    }
-    try {
-      appendFileSync(this.conflictsFile, records.map((r) => JSON.stringify(r) + '\n').join(''), {
-        mode: 0o600,
-      })
-    } catch (error) {
-      log.warn('cannot record conflicts: %s', String(error))
-    }
-    this.stats.conflictCount += records.length
-    this.stats.conflicts = [...this.stats.conflicts, ...records].slice(-CONFLICTS_SHOWN)
-  }
-
-  private loadConflicts(): void {
-    if (!existsSync(this.conflictsFile)) return
-    try {
-      const all = readFileSync(this.conflictsFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as TwoWayConflict)
-      this.stats.conflictCount = all.length
-      this.stats.conflicts = all.slice(-CONFLICTS_SHOWN)
-    } catch {
-      // A damaged record only loses the list.
-    }
-  }
 }
 
 function archives(dir: string): string[] {
@@ -563,24 +470,4 @@ function lastLine(text: string): string | undefined {
 
 function stamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\..*$/, '')
-}
-
-function localDate(): string {
-  const d = new Date()
-  const pad = (n: number) => String(n).padStart(2, '0')
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`
-}
-
-/**
- * CPU ticks unison used (Linux /proc); -1 where it cannot be read. Its docker exec child is left
- * out: an idle docker CLI still ticks now and then, which would hide a hung transport.
- */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return -1
-  }
 }
