@@ -2,7 +2,7 @@
 import type { ResolvedStrategy } from '../compose/types.js'
 import type { TwoWayStatus } from '../strategies/unison-config.js'
 
-/** `halted`: a native_osx sync stopped at a mass deletion (see TwoWayStatus.halt). */
+/** `halted`: a native_osx or unison sync stopped at a mass deletion (see TwoWayStatus.halt). */
 export type SyncState =
   | 'starting'
   | 'initial-sync'
@@ -36,7 +36,7 @@ export interface SyncStatus {
   lastHeal: Heal | undefined
   /** The event source watching the host folder: inotify (Linux) or @parcel/watcher. */
   watcher: string | undefined
-  /** native_osx: what the two-way worker in the sidecar reports (read by `dsync status`). */
+  /** Two-way syncs: what the sidecar's worker (native_osx, read by `dsync status`) or unison on the host reports. */
   twoWay?: TwoWayStatus
 }
 

@@ -49,6 +49,9 @@ const DELETE_QUIET_MS = 600
 /** A batch that deletes anything waits this long to see whether deleting goes on. */
 const SETTLE_MS = 150
 const DELETE_MAX_WAIT_MS = 10_000
+/** What a run's log says when it replaced or deleted something in the volume. */
+const REPLACED_IN_VOLUME =
+  /^\[BGN\] (Deleting .* from \/\/dsync-sidecar\/|Updating file .* to \/\/dsync-sidecar\/)/m
 /** Attempts of one run killed (by a signal, or for showing no progress). */
 const RUN_ATTEMPTS = 3
 /** Names the daemon's host watcher need not report: unison's own temporary files and conflict copies. */
@@ -149,19 +152,19 @@ export class UnisonStrategy implements TwoWayStrategy {
   }
 
   async fullPass(onProgress?: (p: PassProgress) => void): Promise<PassResult> {
-    const progress = (phase: PassProgress['phase']) =>
+    const progress = (phase: PassProgress['phase'], items = 0) =>
       onProgress?.({
         sync: this.target.name,
         phase,
-        files: 0,
-        totalFiles: 0,
+        files: items,
+        totalFiles: items,
         bytes: 0,
         totalBytes: 0,
       })
     progress('scan')
     await this.requireSource()
     const changed = await this.runUnison(undefined)
-    progress('done')
+    progress('done', changed)
     return { kind: 'full', changed, bytes: 0 }
   }
 
@@ -321,7 +324,7 @@ export class UnisonStrategy implements TwoWayStrategy {
       this.halted = undefined
       this.stats.halt = undefined
     }
-    if (replaceInto && output.transferred > 0) {
+    if (replaceInto && REPLACED_IN_VOLUME.test(text)) {
       log.info(
         '%s: initial sync (initial: host): what it replaced or removed in the volume is kept in %s',
         target.name,
