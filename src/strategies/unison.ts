@@ -14,7 +14,7 @@
  *   halts the sync until the side has content again or the deletion is accepted.
  * - A run that shows no progress for a while is killed and run again; each is counted.
  */
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -52,6 +52,8 @@ const DELETE_MAX_WAIT_MS = 10_000
 /** What a run's log says when it replaced or deleted something in the volume. */
 const REPLACED_IN_VOLUME =
   /^\[BGN\] (Deleting .* from \/\/dsync-sidecar\/|Updating file .* to \/\/dsync-sidecar\/)/m
+/** Beside the archive: 1 when the last run left content, so that a side emptied since is seen. */
+const CONTENT_FILE = 'dsync-content'
 /** Attempts of one run killed (by a signal, or for showing no progress). */
 const RUN_ATTEMPTS = 3
 /** Names the daemon's host watcher need not report: unison's own temporary files and conflict copies. */
@@ -188,7 +190,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     // moment, and if deleting goes on meanwhile it is treated as a mass deletion.
     if (deletions > 0 && !many) many = await this.stillDeleting([...parents])
     if (many) await this.waitForQuiet()
-    if (many || list.length > MAX_PATHS || (await isEmpty(this.target.src))) {
+    if (many || list.length > MAX_PATHS || !(await this.hostHasContent())) {
       // unison's guard against an emptied side works on whole runs only.
       const changed = await this.runUnison(undefined)
       return { kind: 'full', changed, bytes: 0 }
@@ -241,16 +243,24 @@ export class UnisonStrategy implements TwoWayStrategy {
     const whole = paths === undefined
     const accept = whole && this.accept
     let merge = false
-    if (whole && this.halted !== undefined && !accept && (await this.bothHaveContent())) {
-      // The emptied side has content again (files restored, a folder mounted again): both
-      // sides are merged as on a first sync, so that nothing is deleted on either.
-      log.info(
-        '%s: resuming: both sides have content again; merging them (nothing is deleted)',
-        target.name,
-      )
-      await this.dropArchives()
-      first = true
-      merge = true
+    if (whole && !first && !accept) {
+      // unison's own guard (-confirmbigdel) misses a side that still holds anything, even
+      // ignored (.dsync in the volume, an excluded .git on the host): the sides are compared
+      // here first.
+      const sides = await this.sides()
+      if (this.halted !== undefined && sides.host && sides.volume) {
+        // The emptied side has content again (files restored, a folder mounted again): both
+        // sides are merged as on a first sync, so that nothing is deleted on either.
+        log.info(
+          '%s: resuming: both sides have content again; merging them (nothing is deleted)',
+          target.name,
+        )
+        await this.dropArchives()
+        first = true
+        merge = true
+      } else if (sides.host !== sides.volume && this.hadContent()) {
+        this.halt(haltReason(target.name, target.src, sides.host))
+      }
     }
     const replaceInto =
       whole && first && !merge && target.initial === 'host'
@@ -301,12 +311,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     if (output.emptied && !accept) {
       // Accepted while this run looked: the deletion goes now.
       if (this.accept) return this.runUnison(undefined)
-      const reason = await this.haltReason()
-      this.halted = reason
-      this.stats.state = 'halted'
-      this.stats.halt = reason
-      log.warn('%s: halted: %s', target.name, reason)
-      throw new SyncHaltedError(target.name, reason)
+      this.halt(haltReason(target.name, target.src, await this.hostHasContent()))
     }
     if (exitCode === undefined || exitCode >= 3) {
       const message =
@@ -331,6 +336,7 @@ export class UnisonStrategy implements TwoWayStrategy {
         replaceInto,
       )
     }
+    this.noteContent(await this.hostHasContent())
     this.stats.error = undefined
     this.stats.state = 'watching'
     this.stats.runs++
@@ -380,36 +386,75 @@ export class UnisonStrategy implements TwoWayStrategy {
     return archives(this.clientDir).length === 0
   }
 
-  private async haltReason(): Promise<string> {
-    const { name, src } = this.target
-    return (await isEmpty(src))
-      ? `the host folder ${src} is empty but the volume is not; nothing was deleted in the volume. Restore the folder to resume, or run: dsync sync ${name} --accept-deletions (this empties the volume)`
-      : `the volume is empty but the host folder is not (was the volume emptied?); nothing was deleted on the host. Restore the volume's files to resume, or run: dsync sync ${name} --accept-deletions (this deletes the host's files)`
+  private halt(reason: string): never {
+    if (this.halted !== reason) log.warn('%s: halted: %s', this.target.name, reason)
+    this.halted = reason
+    this.stats.state = 'halted'
+    this.stats.halt = reason
+    throw new SyncHaltedError(this.target.name, reason)
   }
 
-  private async bothHaveContent(): Promise<boolean> {
-    if (await isEmpty(this.target.src)) return false
+  /** Whether the last run left content (kept beside the archive, so it survives restarts). */
+  private hadContent(): boolean {
+    try {
+      return readFileSync(path.join(this.clientDir, CONTENT_FILE), 'utf8').trim() === '1'
+    } catch {
+      return false
+    }
+  }
+
+  private noteContent(content: boolean): void {
+    if (this.hadContent() === content) return
+    try {
+      writeFileSync(path.join(this.clientDir, CONTENT_FILE), content ? '1\n' : '0\n', {
+        mode: 0o600,
+      })
+    } catch (error) {
+      log.warn('%s: cannot write %s: %s', this.target.name, CONTENT_FILE, String(error))
+    }
+  }
+
+  /** Whether each side holds anything that is synced (not excluded, not dsync's own). */
+  private async sides(): Promise<{ host: boolean; volume: boolean }> {
+    const { sidecarPath } = this.target
+    const container = this.sidecar.container
     const result = await run(
       'docker',
       [
         'exec',
-        this.sidecar.container,
+        container,
         'find',
-        this.target.sidecarPath,
+        sidecarPath,
         '-mindepth',
         '1',
         '-maxdepth',
         '1',
-        '!',
-        '-name',
-        '.dsync',
-        '!',
-        '-name',
-        '*(conflict*_on_*)*',
+        '-printf',
+        '%y\t%f\n',
       ],
-      { env: this.sidecar.env, reject: false, timeoutMs: 30_000 },
+      { env: this.sidecar.env, reject: false, timeoutMs: 60_000 },
     )
-    return result.exitCode === 0 && result.stdout.trim() !== ''
+    if (result.exitCode !== 0) {
+      throw new ExternalError(
+        `docker exec ${container.slice(0, 12)} find ${sidecarPath}`,
+        result.exitCode,
+        result.stderr,
+      )
+    }
+    const volume = result.stdout.split('\n').some((line) => {
+      const [type = '', name = ''] = line.split('\t')
+      return name !== '' && name !== '.dsync' && !this.matcher.excluded(name, type === 'd')
+    })
+    return { host: await this.hostHasContent(), volume }
+  }
+
+  private async hostHasContent(): Promise<boolean> {
+    try {
+      const entries = await readdir(this.target.src, { withFileTypes: true })
+      return entries.some((e) => !this.matcher.excluded(e.name, e.isDirectory()))
+    } catch {
+      return false
+    }
   }
 
   /** Both archives go: the next run is a first sync. */
@@ -430,6 +475,12 @@ export class UnisonStrategy implements TwoWayStrategy {
   }
 }
 
+function haltReason(name: string, src: string, hostHasContent: boolean): string {
+  return hostHasContent
+    ? `the volume is empty but the host folder is not (was the volume emptied?); nothing was deleted on the host. Restore the volume's files to resume, or run: dsync sync ${name} --accept-deletions (this deletes the host's files)`
+    : `the host folder ${src} is empty but the volume is not; nothing was deleted in the volume. Restore the folder to resume, or run: dsync sync ${name} --accept-deletions (this empties the volume)`
+}
+
 function archives(dir: string): string[] {
   try {
     return readdirSync(dir).filter((f) => /^(ar|fp)[0-9a-f]+$/.test(f))
@@ -442,14 +493,6 @@ async function exists(file: string): Promise<boolean> {
   try {
     await lstat(file)
     return true
-  } catch {
-    return false
-  }
-}
-
-async function isEmpty(dir: string): Promise<boolean> {
-  try {
-    return (await readdir(dir)).every((n) => OWN_FILES.test(n))
   } catch {
     return false
   }
