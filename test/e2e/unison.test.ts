@@ -320,10 +320,13 @@ describe('unison: two-way sync run by the daemon', () => {
     const count = () => {
       const dir = path.join(src(main), 'burst')
       if (!existsSync(dir)) return 0
-      return readdirSync(dir).reduce(
-        (n, d) => n + readdirSync(path.join(dir, d)).filter((f) => f.endsWith('.txt')).length,
-        0,
-      )
+      // unison builds a new folder under a temporary name and renames it into place.
+      return readdirSync(dir)
+        .filter((d) => /^d\d+$/.test(d))
+        .reduce(
+          (n, d) => n + readdirSync(path.join(dir, d)).filter((f) => /^f\d+\.txt$/.test(f)).length,
+          0,
+        )
     }
     await waitFor('2,500 files on the host', () => count() === 2500, 180_000)
     expect(readHost(main, 'burst/d25/f100.txt')).toBe('25-100\n')
@@ -470,6 +473,84 @@ describe('unison: a mass deletion is not propagated', () => {
     const { result, json } = await statusOf(p)
     expect(result.exitCode, result.stderr).toBe(0)
     expect(json.status?.syncs[0]?.state).toBe('watching')
+  })
+
+  test('Given the volume is emptied from the app, When the sync sees it, Then it halts and the host keeps its files', async () => {
+    for (let i = 0; i < 10; i++) put(src(p), `back${i}.txt`, `${i}\n`)
+    await flushOk(p)
+    await inApp(p, 'find /app -mindepth 1 -maxdepth 1 ! -name .dsync -exec rm -rf {} +')
+    await waitFor(
+      'the sync to halt',
+      async () => (await statusOf(p)).json.status?.syncs[0]?.state === 'halted',
+      ARRIVES_MS,
+    )
+    expect(readdirSync(src(p)).sort()).toEqual(
+      ['after.txt', ...Array.from({ length: 10 }, (_, i) => `back${i}.txt`)].sort(),
+    )
+    const { json } = await statusOf(p)
+    expect(json.status?.syncs[0]?.lastError).toContain(
+      'the volume is empty but the host folder is not',
+    )
+  })
+})
+
+describe('unison: runs that hang or are killed', () => {
+  let p: TestProject
+
+  beforeAll(async () => {
+    p = await upProject({ DSYNC_UNISON_STALL_MS: '3000' })
+  })
+  afterAll(async () => {
+    await disposeAll([p])
+  })
+
+  /** The unison processes syncing this project's folder (found by their first root). */
+  function unisonPids(): number[] {
+    const pids: number[] = []
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+        if (path.basename(argv[0] ?? '') === 'unison' && argv[1] === src(p)) pids.push(+entry)
+      } catch {
+        // Ended meanwhile.
+      }
+    }
+    return pids
+  }
+
+  /** Writes a large file on the host and signals the unison run that copies it. */
+  async function signalRunOf(file: string, signal: NodeJS.Signals): Promise<void> {
+    writeFileSync(path.join(src(p), file), Buffer.alloc(150 * 1024 * 1024, 7))
+    let pids: number[] = []
+    await waitFor('a unison run', () => (pids = unisonPids()).length > 0, ARRIVES_MS)
+    for (const pid of pids) process.kill(pid, signal)
+  }
+
+  async function arrivesWhole(file: string): Promise<void> {
+    await waitFor(
+      `${file} whole in the app container`,
+      async () =>
+        (await inApp(p, 'stat -c %s "$1" 2>/dev/null || echo 0', [`/app/${file}`])).trim() ===
+        String(150 * 1024 * 1024),
+      60_000,
+    )
+  }
+
+  test('Given a unison run killed from outside, When it dies, Then it runs again, the file arrives and status counts the restart', async () => {
+    await signalRunOf('killed.bin', 'SIGKILL')
+    await arrivesWhole('killed.bin')
+    const twoWay = await twoWayOf(p)
+    expect(twoWay.restarts).toBeGreaterThanOrEqual(1)
+    expect(JSON.stringify(twoWay)).toContain('was killed (SIGKILL)')
+  })
+
+  test('Given a unison run that hangs, When it shows no progress past the deadline, Then it is killed and run again and the file arrives', async () => {
+    await signalRunOf('stopped.bin', 'SIGSTOP')
+    await arrivesWhole('stopped.bin')
+    const twoWay = await twoWayOf(p)
+    expect(twoWay.restarts).toBeGreaterThanOrEqual(2)
+    expect(JSON.stringify(twoWay)).toContain('showed no progress for 3 s')
   })
 })
 
