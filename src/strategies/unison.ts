@@ -14,14 +14,11 @@
  *   halts the sync until the side has content again or the deletion is accepted.
  * - A run that shows no progress for a while is killed and run again; each is counted.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ExternalError } from '../lib/errors.js'
-import { run } from '../lib/exec.js'
 import { logger } from '../lib/log.js'
-import { writePrivateFile } from '../lib/paths.js'
 import type { PassProgress } from '../daemon/status.js'
 import { excludeMatcher, type ExcludeMatcher } from './excludes.js'
 import { SyncHaltedError } from './native-osx.js'
@@ -31,12 +28,12 @@ import {
   CLIENT_HOSTNAME,
   collapsePaths,
   parseRunOutput,
-  sshScript,
   unisonArgs,
   type RunOutput,
 } from './unison-args.js'
 import type { TwoWayStatus } from './unison-config.js'
 import { ConflictLog, runUnisonOnce } from './unison-run.js'
+import { haltReason, UnisonSides } from './unison-sides.js'
 import { VolumeWatcher } from './unison-watch.js'
 
 const log = logger('dsync:sync:unison')
@@ -52,8 +49,6 @@ const DELETE_MAX_WAIT_MS = 10_000
 /** What a run's log says when it replaced or deleted something in the volume. */
 const REPLACED_IN_VOLUME =
   /^\[BGN\] (Deleting .* from \/\/dsync-sidecar\/|Updating file .* to \/\/dsync-sidecar\/)/m
-/** Beside the archive: 1 when the last run left content, so that a side emptied since is seen. */
-const CONTENT_FILE = 'dsync-content'
 /** Attempts of one run killed (by a signal, or for showing no progress). */
 const RUN_ATTEMPTS = 3
 /** Names the daemon's host watcher need not report: unison's own temporary files and conflict copies. */
@@ -61,10 +56,8 @@ const OWN_FILES = /(^|\/)\.unison\.[^/]*$|\(conflict( #\d+)?_on_[^/]*$/
 
 export class UnisonStrategy implements TwoWayStrategy {
   readonly matcher: ExcludeMatcher
-  private readonly clientDir: string
-  private readonly sshcmd: string
+  private readonly sides: UnisonSides
   private readonly conflicts: ConflictLog
-  private prepared: string | undefined
   private accept = false
   private halted: string | undefined
   private readonly volumeDeleted = new Set<string>()
@@ -81,8 +74,13 @@ export class UnisonStrategy implements TwoWayStrategy {
   ) {
     const base = excludeMatcher(target.excludes, target.excludesType)
     this.matcher = { excluded: (rel, dir) => OWN_FILES.test(rel) || base.excluded(rel, dir) }
-    this.clientDir = path.join(stateDir, `unison-${target.name}`)
-    this.sshcmd = path.join(stateDir, `unison-ssh-${target.name}`)
+    this.sides = new UnisonSides(
+      target,
+      sidecar,
+      this.matcher,
+      path.join(stateDir, `unison-${target.name}`),
+      path.join(stateDir, `unison-ssh-${target.name}`),
+    )
     this.conflicts = new ConflictLog(
       target.name,
       path.join(stateDir, `unison-${target.name}.conflicts`),
@@ -139,7 +137,7 @@ export class UnisonStrategy implements TwoWayStrategy {
 
   /** The sidecar was recreated: its archive folder and watcher are set up again. */
   sidecarChanged(): void {
-    this.prepared = undefined
+    this.sides.forget()
     this.watcher?.restart()
   }
 
@@ -190,7 +188,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     // moment, and if deleting goes on meanwhile it is treated as a mass deletion.
     if (deletions > 0 && !many) many = await this.stillDeleting([...parents])
     if (many) await this.waitForQuiet()
-    if (many || list.length > MAX_PATHS || !(await this.hostHasContent())) {
+    if (many || list.length > MAX_PATHS || !(await this.sides.hostHasContent())) {
       // unison's guard against an emptied side works on whole runs only.
       const changed = await this.runUnison(undefined)
       return { kind: 'full', changed, bytes: 0 }
@@ -238,7 +236,7 @@ export class UnisonStrategy implements TwoWayStrategy {
 
   /** One run (whole when `paths` is undefined), retried when killed; resolves with the items transferred. */
   private async runUnison(paths: string[] | undefined): Promise<number> {
-    let first = await this.prepare()
+    let first = await this.sides.prepare()
     const { target } = this
     const whole = paths === undefined
     const accept = whole && this.accept
@@ -247,7 +245,7 @@ export class UnisonStrategy implements TwoWayStrategy {
       // unison's own guard (-confirmbigdel) misses a side that still holds anything, even
       // ignored (.dsync in the volume, an excluded .git on the host): the sides are compared
       // here first.
-      const sides = await this.sides()
+      const sides = await this.sides.compare()
       if (this.halted !== undefined && sides.host && sides.volume) {
         // The emptied side has content again (files restored, a folder mounted again): both
         // sides are merged as on a first sync, so that nothing is deleted on either.
@@ -255,10 +253,10 @@ export class UnisonStrategy implements TwoWayStrategy {
           '%s: resuming: both sides have content again; merging them (nothing is deleted)',
           target.name,
         )
-        await this.dropArchives()
+        await this.sides.dropArchives()
         first = true
         merge = true
-      } else if (sides.host !== sides.volume && this.hadContent()) {
+      } else if (sides.host !== sides.volume && this.sides.hadContent()) {
         this.halt(haltReason(target.name, target.src, sides.host))
       }
     }
@@ -269,7 +267,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     const args = unisonArgs({
       src: target.src,
       sidecarPath: target.sidecarPath,
-      sshcmd: this.sshcmd,
+      sshcmd: this.sides.sshcmd,
       prefer: target.prefer ?? 'host',
       excludes: target.excludes,
       excludesType: target.excludesType,
@@ -289,7 +287,7 @@ export class UnisonStrategy implements TwoWayStrategy {
         args,
         {
           ...this.sidecar.env,
-          UNISON: this.clientDir,
+          UNISON: this.sides.clientDir,
           UNISONLOCALHOSTNAME: CLIENT_HOSTNAME,
           DSYNC_SIDECAR: this.sidecar.container,
         },
@@ -311,7 +309,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     if (output.emptied && !accept) {
       // Accepted while this run looked: the deletion goes now.
       if (this.accept) return this.runUnison(undefined)
-      this.halt(haltReason(target.name, target.src, await this.hostHasContent()))
+      this.halt(haltReason(target.name, target.src, await this.sides.hostHasContent()))
     }
     if (exitCode === undefined || exitCode >= 3) {
       const message =
@@ -336,7 +334,7 @@ export class UnisonStrategy implements TwoWayStrategy {
         replaceInto,
       )
     }
-    this.noteContent(await this.hostHasContent())
+    this.sides.noteContent(await this.sides.hostHasContent())
     this.stats.error = undefined
     this.stats.state = 'watching'
     this.stats.runs++
@@ -350,42 +348,6 @@ export class UnisonStrategy implements TwoWayStrategy {
     return output.transferred
   }
 
-  /**
-   * Before the first run into a sidecar: the ssh script, the archive folder on the volume (the
-   * volume's root owned by the sync's owner), and archives that agree. An archive on one side
-   * only (the volume removed, or the state folder) is dropped on the other: a first sync.
-   * Resolves true when there is no archive (the first sync).
-   */
-  private async prepare(): Promise<boolean> {
-    const container = this.sidecar.container
-    const { sidecarPath, owner } = this.target
-    if (this.prepared !== container) {
-      writePrivateFile(this.sshcmd, sshScript(sidecarPath, owner))
-      chmodSync(this.sshcmd, 0o700)
-      mkdirSync(this.clientDir, { recursive: true, mode: 0o700 })
-      const dir = `${sidecarPath}/.dsync/unison`
-      const own = `${owner.uid}:${owner.gid}`
-      const script = `mkdir -p "$1" && chown "$2" "$3" "$3/.dsync" "$1" && ls -1 "$1"`
-      const result = await run(
-        'docker',
-        ['exec', '-u', '0', container, 'sh', '-c', script, 'sh', dir, own, sidecarPath],
-        { env: this.sidecar.env, reject: false, timeoutMs: 60_000 },
-      )
-      if (result.exitCode !== 0) {
-        throw new ExternalError(
-          `docker exec ${container.slice(0, 12)} (prepare ${sidecarPath})`,
-          result.exitCode,
-          result.stderr,
-        )
-      }
-      const server = result.stdout.split('\n').some((f) => /^ar/.test(f))
-      const client = archives(this.clientDir).length > 0
-      this.prepared = container
-      if (client !== server) await this.dropArchives()
-    }
-    return archives(this.clientDir).length === 0
-  }
-
   private halt(reason: string): never {
     if (this.halted !== reason) log.warn('%s: halted: %s', this.target.name, reason)
     this.halted = reason
@@ -394,98 +356,10 @@ export class UnisonStrategy implements TwoWayStrategy {
     throw new SyncHaltedError(this.target.name, reason)
   }
 
-  /** Whether the last run left content (kept beside the archive, so it survives restarts). */
-  private hadContent(): boolean {
-    try {
-      return readFileSync(path.join(this.clientDir, CONTENT_FILE), 'utf8').trim() === '1'
-    } catch {
-      return false
-    }
-  }
-
-  private noteContent(content: boolean): void {
-    if (this.hadContent() === content) return
-    try {
-      writeFileSync(path.join(this.clientDir, CONTENT_FILE), content ? '1\n' : '0\n', {
-        mode: 0o600,
-      })
-    } catch (error) {
-      log.warn('%s: cannot write %s: %s', this.target.name, CONTENT_FILE, String(error))
-    }
-  }
-
-  /** Whether each side holds anything that is synced (not excluded, not dsync's own). */
-  private async sides(): Promise<{ host: boolean; volume: boolean }> {
-    const { sidecarPath } = this.target
-    const container = this.sidecar.container
-    const result = await run(
-      'docker',
-      [
-        'exec',
-        container,
-        'find',
-        sidecarPath,
-        '-mindepth',
-        '1',
-        '-maxdepth',
-        '1',
-        '-printf',
-        '%y\t%f\n',
-      ],
-      { env: this.sidecar.env, reject: false, timeoutMs: 60_000 },
-    )
-    if (result.exitCode !== 0) {
-      throw new ExternalError(
-        `docker exec ${container.slice(0, 12)} find ${sidecarPath}`,
-        result.exitCode,
-        result.stderr,
-      )
-    }
-    const volume = result.stdout.split('\n').some((line) => {
-      const [type = '', name = ''] = line.split('\t')
-      return name !== '' && name !== '.dsync' && !this.matcher.excluded(name, type === 'd')
-    })
-    return { host: await this.hostHasContent(), volume }
-  }
-
-  private async hostHasContent(): Promise<boolean> {
-    try {
-      const entries = await readdir(this.target.src, { withFileTypes: true })
-      return entries.some((e) => !this.matcher.excluded(e.name, e.isDirectory()))
-    } catch {
-      return false
-    }
-  }
-
-  /** Both archives go: the next run is a first sync. */
-  private async dropArchives(): Promise<void> {
-    for (const f of archives(this.clientDir)) rmSync(path.join(this.clientDir, f), { force: true })
-    const dir = `${this.target.sidecarPath}/.dsync/unison`
-    await run(
-      'docker',
-      ['exec', '-u', '0', this.sidecar.container, 'sh', '-c', 'rm -f "$1"/ar* "$1"/fp*', 'sh', dir],
-      { env: this.sidecar.env, reject: false },
-    )
-  }
-
   private countRestart(cause: string): void {
     this.stats.restarts++
     this.stats.lastRestart = { at: new Date().toISOString(), cause }
     log.warn('%s: restarted: %s', this.target.name, cause)
-  }
-}
-
-function haltReason(name: string, src: string, hostHasContent: boolean): string {
-  return hostHasContent
-    ? `the volume is empty but the host folder is not (was the volume emptied?); nothing was deleted on the host. Restore the volume's files to resume, or run: dsync sync ${name} --accept-deletions (this deletes the host's files)`
-    : `the host folder ${src} is empty but the volume is not; nothing was deleted in the volume. Restore the folder to resume, or run: dsync sync ${name} --accept-deletions (this empties the volume)`
-}
-
-function archives(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((f) => /^(ar|fp)[0-9a-f]+$/.test(f))
-  } catch {
-    return []
   }
 }
 
