@@ -335,7 +335,8 @@ export function parseWorkerStatus(text: string): Map<string, TwoWayStatus> {
   return out
 }
 
-function emptyStatus(): TwoWayStatus {
+/** A two-way sync's figures before its first run. */
+export function emptyStatus(): TwoWayStatus {
   return {
     state: 'starting',
     worker: 'down',

@@ -31,7 +31,7 @@ import {
   unisonArgs,
   type RunOutput,
 } from './unison-args.js'
-import type { TwoWayStatus } from './unison-config.js'
+import { emptyStatus, type TwoWayStatus } from './unison-config.js'
 import { ConflictLog, runUnisonOnce } from './unison-run.js'
 import { haltReason, UnisonSides } from './unison-sides.js'
 import { VolumeWatcher } from './unison-watch.js'
@@ -88,20 +88,7 @@ export class UnisonStrategy implements TwoWayStrategy {
     this.stallMs = Number(sidecar.env.DSYNC_UNISON_STALL_MS) || 30_000
     const accepted = (sidecar.env.DSYNC_ACCEPT_DELETIONS ?? '').split(',').map((n) => n.trim())
     this.accept = accepted.includes('*') || accepted.includes(target.name)
-    this.stats = {
-      state: 'starting',
-      worker: 'alive',
-      halt: undefined,
-      error: undefined,
-      runs: 0,
-      transferred: 0,
-      lastRun: undefined,
-      lastLatencyMs: undefined,
-      restarts: 0,
-      lastRestart: undefined,
-      conflictCount: 0,
-      conflicts: [],
-    }
+    this.stats = { ...emptyStatus(), worker: 'alive' }
   }
 
   /** Starts the sidecar's watcher of the volume; its changes go to the daemon's batches. */
