@@ -111,6 +111,12 @@ const TARGETS = {
     limit: 1.5,
     unit: 'x',
   },
+  'ps-warm': {
+    section: 'config',
+    description: 'dsync compose ps / plain compose ps, warm (the pass-through path), p50',
+    limit: 2,
+    unit: 'x',
+  },
 } as const satisfies Record<string, TargetDef>
 
 export type TargetId = keyof typeof TARGETS
