@@ -38,7 +38,7 @@ export function forgetComposeCli(): void {
 }
 
 async function detect(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
-  const key = fingerprint(env)
+  const key = composeCliFingerprint(env)
   const cacheFile = path.join(stateRoot(env), 'compose-cli.json')
   try {
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as { key: string; cli: ComposeCli }
@@ -92,7 +92,7 @@ async function probe(env: NodeJS.ProcessEnv): Promise<ComposeCli> {
 }
 
 /** What would change the answer: the executables on PATH and the CLI plugin folders. */
-function fingerprint(env: NodeJS.ProcessEnv): string {
+export function composeCliFingerprint(env: NodeJS.ProcessEnv): string {
   const hash = createHash('sha256')
   hash.update(env.DSYNC_COMPOSE ?? '')
   const dirs = (env.PATH ?? '').split(path.delimiter).filter(Boolean)

@@ -34,6 +34,8 @@ export interface LoadedProject {
   /** Undefined when the files have no x-sync block. */
   config: SyncConfig | undefined
   stateDir: string
+  /** The warnings printed while loading (without the `dsync: warning: ` prefix). */
+  warnings: string[]
 }
 
 export interface PlannedProject extends LoadedProject {
@@ -43,6 +45,8 @@ export interface PlannedProject extends LoadedProject {
   plan: SyncPlan
   /** The override file, or undefined when the plan needs none (every sync native). */
   overridePath: string | undefined
+  /** The override's text, as written to `overridePath`. */
+  overrideText: string | undefined
 }
 
 export interface LoadOptions {
@@ -55,12 +59,10 @@ export async function loadProject(argv: ComposeArgv, options: LoadOptions): Prom
   const stateDir = projectStateDir(project.name, options.env)
   const raw = project.fromStdin ? undefined : readXSync(project.files, project.env)
   const config = raw ? validateCached(raw, project, stateDir) : undefined
-  if (config) {
-    for (const warning of srcWarnings(config, project.directory))
-      process.stderr.write(`dsync: warning: ${warning}\n`)
-  }
+  const warnings = config ? srcWarnings(config, project.directory) : []
+  for (const warning of warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
   const cli = await detectComposeCli(options.env)
-  return { argv, project, cli, config, stateDir }
+  return { argv, project, cli, config, stateDir, warnings }
 }
 
 /**
@@ -137,14 +139,15 @@ export async function planProject(
   })
   for (const warning of syncPlan.warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
   let overridePath: string | undefined
+  let overrideText: string | undefined
   if (!isEmptyPlan(syncPlan)) {
     overridePath = path.join(loaded.stateDir, 'compose.override.yml')
-    const text = renderOverride(syncPlan, {
+    overrideText = renderOverride(syncPlan, {
       dependsOn: model.dependsOn,
       // Compose v1 does not know the key; v2 passes it to the engine, which needs API 1.44.
       healthStartInterval: loaded.cli.major === 2 && supportsStartInterval(platform.engineVersion),
     }).toString()
-    writeIfChanged(overridePath, text)
+    writeIfChanged(overridePath, overrideText)
   }
   return {
     ...loaded,
@@ -153,6 +156,8 @@ export async function planProject(
     platform,
     plan: syncPlan,
     overridePath,
+    overrideText,
+    warnings: [...loaded.warnings, ...syncPlan.warnings],
   }
 }
 

@@ -173,7 +173,7 @@ async function engineFacts(
 }
 
 /** Changes when the engine behind the endpoint may have changed. */
-function endpointStamp(endpoint: string): string {
+export function endpointStamp(endpoint: string): string {
   if (endpoint.startsWith('unix://')) {
     try {
       // A restarted engine re-creates its socket.
