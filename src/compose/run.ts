@@ -2,17 +2,25 @@
  * `dsync compose [global flags] <subcommand> [args...]`: the main job. Without an x-sync block
  * the arguments go to compose untouched. With one, compose runs with the user's files plus the
  * generated override; `up`/`start` bring the sync up first and `down`/`stop` stop it first.
+ *
+ * Every other subcommand (ps, logs, exec, config, ...) only needs compose's arguments: they come
+ * from the resolved cache while no input changed, and loading (YAML, `compose config`, the plan)
+ * is imported only when they do not.
  */
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { ConfigError, ExitCode, isDsyncError } from '../lib/errors.js'
 import { projectStateDir } from '../lib/paths.js'
 import { logger } from '../lib/log.js'
-import { parseComposeArgv, hasFlag } from './argv.js'
+import { parseComposeArgv, hasFlag, type ComposeArgv } from './argv.js'
 import { composeArgs, detectComposeCli, runComposeAttached } from './cli.js'
-import { loadProject, overrideGlobals, planProject, type PlannedProject } from './load.js'
-import { resolveProject } from './project.js'
-import { syncImageTag } from '../docker/image.js'
+import type { LoadedProject, PlannedProject } from './load.js'
+import {
+  lookupResolved,
+  restoreOverride,
+  storeResolved,
+  type ResolvedCompose,
+} from './resolved-cache.js'
 
 const log = logger('dsync:compose')
 
@@ -30,6 +38,11 @@ const STARTING = new Set(['up', 'start'])
  * engine): a user can always see and take down what was started.
  */
 const TOLERANT = new Set(['down', 'stop', 'kill', 'ps', 'logs'])
+/**
+ * Subcommands that start, create or build things, or stop the sync: the project is resolved
+ * anew every time (and the resolved cache refreshed), whatever the cache holds.
+ */
+const FRESH = new Set([...STARTING, ...STOPPING, 'create', 'run', 'scale', 'watch', 'build'])
 
 export async function composeMain(
   argv: readonly string[],
@@ -39,15 +52,25 @@ export async function composeMain(
   if (parsed.subcommand === undefined || parsed.globalInfo) return passthrough(argv, options)
 
   const subcommand = parsed.subcommand
-  let planned: PlannedProject | undefined
+  if (!FRESH.has(subcommand)) {
+    const cached = lookupResolved(parsed, options)
+    if (cached) return runResolved(cached, argv, parsed, options)
+  }
+
+  const startedAt = Date.now()
+  let loaded: Loaded | undefined
   try {
-    planned = await loadAndPlan(parsed, options)
+    loaded = await loadAndPlan(parsed, options)
   } catch (error) {
     if (TOLERANT.has(subcommand) && error instanceof ConfigError) {
       return withLastOverride(parsed, subcommand, error, options)
     }
     throw error
   }
+  if (!loaded) return passthrough(argv, options)
+  const { overrideGlobals } = await import('./load.js')
+  await remember(parsed, options, loaded, startedAt)
+  const planned = loaded.planned
   if (!planned) return passthrough(argv, options)
   const args = composeArgs(planned.cli, overrideGlobals(planned), [subcommand, ...parsed.subArgs])
 
@@ -65,11 +88,61 @@ export async function composeMain(
   return runComposeAttached(planned.cli, args, options)
 }
 
-/** The planned project, or undefined when compose alone should run (no x-sync, no project). */
-async function loadAndPlan(
-  parsed: ReturnType<typeof parseComposeArgv>,
+/** A pass-through whose compose arguments came from the resolved cache. */
+function runResolved(
+  cached: ResolvedCompose,
+  argv: readonly string[],
+  parsed: ComposeArgv,
   options: ComposeRunOptions,
-): Promise<PlannedProject | undefined> {
+): Promise<number> {
+  for (const warning of cached.warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
+  if (cached.override) restoreOverride(cached.override)
+  const args = cached.globals
+    ? [...cached.globals, parsed.subcommand as string, ...parsed.subArgs]
+    : [...cached.cli.prefix, ...argv]
+  return runComposeAttached(cached.cli, args, options)
+}
+
+/** Keeps what a pass-through of this project needs, for the next call with the same inputs. */
+async function remember(
+  parsed: ComposeArgv,
+  options: ComposeRunOptions,
+  { project: loaded, planned }: Loaded,
+  startedAt: number,
+): Promise<void> {
+  // A file read from stdin is not an input the cache can check.
+  if (loaded.project.fromStdin) return
+  const { overrideGlobals } = await import('./load.js')
+  const resolved: ResolvedCompose = {
+    cli: loaded.cli,
+    globals: planned ? composeArgs(planned.cli, overrideGlobals(planned), []) : undefined,
+    override:
+      planned?.overridePath !== undefined && planned.overrideText !== undefined
+        ? { path: planned.overridePath, text: planned.overrideText }
+        : undefined,
+    warnings: planned?.warnings ?? loaded.warnings,
+  }
+  await storeResolved(parsed, options, resolved, {
+    directory: loaded.project.directory,
+    files: loaded.project.files,
+    srcs: (loaded.config?.syncs ?? []).map((s) => s.srcLink ?? s.src),
+    startedAt,
+  })
+}
+
+interface Loaded {
+  project: LoadedProject
+  /** Undefined when the project has no x-sync block: compose alone runs. */
+  planned: PlannedProject | undefined
+}
+
+/** The loaded and planned project, or undefined when there is no project (compose says why). */
+async function loadAndPlan(
+  parsed: ComposeArgv,
+  options: ComposeRunOptions,
+): Promise<Loaded | undefined> {
+  // Loading is what the resolved cache saves: it is imported only when needed.
+  const { loadProject, planProject } = await import('./load.js')
   let loaded
   try {
     loaded = await loadProject(parsed, options)
@@ -86,11 +159,13 @@ async function loadAndPlan(
     }
     throw error
   }
-  if (!loaded.config) return undefined
-  return planProject(
+  if (!loaded.config) return { project: loaded, planned: undefined }
+  const { syncImageTag } = await import('../docker/image.js')
+  const planned = await planProject(
     { ...loaded, config: loaded.config },
     { ...options, sidecarImage: loaded.config.image ?? syncImageTag() },
   )
+  return { project: loaded, planned }
 }
 
 /**
@@ -99,11 +174,12 @@ async function loadAndPlan(
  * daemon is stopped as usual. The problem is still reported, as a warning.
  */
 async function withLastOverride(
-  parsed: ReturnType<typeof parseComposeArgv>,
+  parsed: ComposeArgv,
   subcommand: string,
   error: ConfigError,
   options: ComposeRunOptions,
 ): Promise<number> {
+  const { resolveProject } = await import('./project.js')
   const project = resolveProject(parsed, options)
   const stateDir = projectStateDir(project.name, options.env)
   const override = path.join(stateDir, 'compose.override.yml')

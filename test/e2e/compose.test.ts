@@ -6,7 +6,16 @@
  * copy of a fixture with a unique project name and its own state directory, and removes what
  * it created.
  */
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
@@ -708,6 +717,40 @@ test('down -v works after the x-sync block became invalid: the last override is 
   expect(down.exitCode, down.stderr).toBe(0)
   expect(await leftovers(p.name)).toEqual([])
   await waitFor('the watcher daemon to exit', async () => (await daemons(p)).length === 0, 5_000)
+})
+
+// ---------------------------------------------------------------------------------------------
+// 9b. Pass-through commands from the resolved cache
+
+test('a pass-through reuses the resolved project only while nothing changed: a new override file is planned at once', async () => {
+  // Given an rsync project whose files were saved a while ago, and its model printed once
+  const p = project('rsync')
+  const past = new Date(Date.now() - 60_000)
+  for (const name of readdirSync(p.dir)) utimesSync(path.join(p.dir, name), past, past)
+  const first = await p.dsync(['compose', 'config'])
+  expect(first.exitCode, first.stderr).toBe(0)
+  expect(servicesOf(first.stdout)).toEqual(['app', 'dsync-sync'])
+  const cache = path.join(p.env.XDG_STATE_HOME ?? '', 'dsync', 'cache', 'resolved')
+  expect(readdirSync(cache)).toHaveLength(1)
+
+  // When it is printed again with nothing changed, Then it is the same model
+  const again = await p.dsync(['compose', 'config'])
+  expect(again.exitCode, again.stderr).toBe(0)
+  expect(again.stdout).toBe(first.stdout)
+
+  // When a compose.override.yml appears with a second service mounting the synced folder
+  writeFileSync(
+    path.join(p.dir, 'compose.override.yml'),
+    'services:\n  worker:\n    image: debian:bookworm-slim\n    volumes:\n      - ./src:/work\n',
+  )
+  const changed = await p.dsync(['compose', 'config'])
+
+  // Then the very next pass-through plans it: the worker mounts the sync volume too
+  expect(changed.exitCode, changed.stderr).toBe(0)
+  expect(servicesOf(changed.stdout)).toEqual(['app', 'dsync-sync', 'worker'])
+  expect(mountsOf(changed.stdout, 'worker')).toEqual([
+    { type: 'volume', source: 'code', target: '/work' },
+  ])
 })
 
 // ---------------------------------------------------------------------------------------------
