@@ -112,10 +112,11 @@ export function composeCliFingerprint(env: NodeJS.ProcessEnv): string {
 
 function stamp(hash: ReturnType<typeof createHash>, file: string): void {
   try {
-    const s = statSync(file)
-    hash.update(`${file}:${s.size}:${s.mtimeMs}\n`)
+    // Most candidates are absent: no exception for those (this runs on every compose call).
+    const s = statSync(file, { throwIfNoEntry: false })
+    if (s) hash.update(`${file}:${s.size}:${s.mtimeMs}\n`)
   } catch {
-    // Absent.
+    // Not reachable (a path through a file).
   }
 }
 

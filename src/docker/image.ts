@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import { AbortError, ExitCode, ExternalError } from '../lib/errors.js'
 import { describeCommand, run } from '../lib/exec.js'
@@ -214,6 +213,8 @@ export function buildStep(line: string): string | undefined {
 
 async function readLines(stream: Readable | null, onLine: (line: string) => void): Promise<void> {
   if (!stream) return
+  // Loaded here: the tag is computed on every compose call, a build is rare.
+  const { createInterface } = await import('node:readline')
   const lines = createInterface({ input: stream, crlfDelay: Infinity })
   for await (const line of lines) onLine(line)
 }
