@@ -13,12 +13,13 @@
  * would pick up by default instead (absent ones too, so a new compose.override.yml is seen); the
  * name, size and time of the files in the project folder (what `env_file` and `extends` read);
  * the values of the variables the files mention; and each sync's src (its real path and owner).
- * Only digests are stored, never a variable's value or a file's text.
+ * Of the inputs only that digest is stored: never a variable's value or the text of a user's file.
  *
  * A corrupt, unreadable or foreign entry is a miss. Entries are 0600 files in a 0700 folder,
- * `$XDG_STATE_HOME/dsync/cache/resolved/`.
+ * `$XDG_STATE_HOME/dsync/resolved.cache/` (a project's name has no dot, so no project folder is
+ * named so).
  */
-import { createHash, type Hash } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import {
   closeSync,
   fstatSync,
@@ -158,7 +159,6 @@ export async function storeResolved(
     const file = entryPath(key, ctx.env)
     const dir = path.dirname(file)
     ensurePrivateDir(stateRoot(ctx.env))
-    ensurePrivateDir(path.dirname(dir))
     ensurePrivateDir(dir)
     writePrivateFile(file, JSON.stringify(entry))
     prune(dir)
@@ -169,9 +169,9 @@ export async function storeResolved(
   }
 }
 
-/** The folder of the entries. */
+/** The folder of the entries: beside the projects' state folders, named as no project can be. */
 export function resolvedCacheDir(env: NodeJS.ProcessEnv): string {
-  return path.join(stateRoot(env), 'cache', 'resolved')
+  return path.join(stateRoot(env), 'resolved.cache')
 }
 
 function entryPath(key: string, env: NodeJS.ProcessEnv): string {
@@ -225,8 +225,9 @@ function keyVariable(name: string): boolean {
 let codeVersionMemo: string | undefined
 
 /**
- * dsync's own version: package.json's bytes, and the name, size and time of every file of the
- * running code (a rebuild rewrites them; an installed release has its own version).
+ * dsync's own version: package.json's bytes (a release has its own version), and the name, size
+ * and time of the built entry and of the modules of this folder, which resolve the project (a
+ * build rewrites them).
  */
 export function codeVersion(): string {
   if (codeVersionMemo !== undefined) return codeVersionMemo
@@ -236,30 +237,22 @@ export function codeVersion(): string {
   } catch {
     // Not installed as a package (tests): the files decide alone.
   }
-  // dist/src (the built CLI) or src (tests): the folder above this module's.
-  const codeRoot = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
-  stampTree(hash, codeRoot)
-  stampTree(hash, path.join(packageRoot, 'bin'))
-  codeVersionMemo = hash.digest('hex')
-  return codeVersionMemo
-}
-
-function stampTree(hash: Hash, dir: string): void {
-  let entries
-  try {
-    entries = readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return
+  // dist/src/compose of the built CLI, or src/compose under tests.
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  const files = [path.join(path.dirname(here), 'cli.js')]
+  for (const name of readdirSync(here).sort()) {
+    if (/\.[jt]s$/.test(name)) files.push(path.join(here, name))
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-  for (const entry of entries) {
-    const file = path.join(dir, entry.name)
-    if (entry.isDirectory()) stampTree(hash, file)
-    else if (entry.isFile()) {
+  for (const file of files) {
+    try {
       const s = statSync(file)
       hash.update(`${file}:${s.size}:${s.mtimeMs}\n`)
+    } catch {
+      hash.update(`${file}:absent\n`)
     }
   }
+  codeVersionMemo = hash.digest('hex')
+  return codeVersionMemo
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,12 +340,9 @@ function digestOf(deps: Deps, env: NodeJS.ProcessEnv): string {
       continue
     }
     for (const name of names) {
-      try {
-        const s = statSync(path.join(dir, name))
-        if (s.isFile()) hash.update(`${name}:${s.size}:${s.mtimeMs}\n`)
-      } catch {
-        // Vanished while listed: not part of the state.
-      }
+      // One that vanished since it was listed is not part of the state.
+      const s = statSync(path.join(dir, name), { throwIfNoEntry: false })
+      if (s?.isFile()) hash.update(`${name}:${s.size}:${s.mtimeMs}\n`)
     }
   }
   for (const name of deps.env) hash.update(`env ${name}=${JSON.stringify(env[name] ?? null)}\n`)
@@ -498,6 +488,8 @@ function prune(dir: string): void {
 /** The file's bytes; undefined when it is absent or not a file. Other errors are thrown. */
 function readBytes(file: string): Buffer | undefined {
   try {
+    // Most default names are absent: no exception for those.
+    if (!statSync(file, { throwIfNoEntry: false })?.isFile()) return undefined
     return readFileSync(file)
   } catch (error) {
     const code = (error as { code?: string }).code

@@ -730,7 +730,7 @@ test('a pass-through reuses the resolved project only while nothing changed: a n
   const first = await p.dsync(['compose', 'config'])
   expect(first.exitCode, first.stderr).toBe(0)
   expect(servicesOf(first.stdout)).toEqual(['app', 'dsync-sync'])
-  const cache = path.join(p.env.XDG_STATE_HOME ?? '', 'dsync', 'cache', 'resolved')
+  const cache = path.join(p.env.XDG_STATE_HOME ?? '', 'dsync', 'resolved.cache')
   expect(readdirSync(cache)).toHaveLength(1)
 
   // When it is printed again with nothing changed, Then it is the same model

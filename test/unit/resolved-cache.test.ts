@@ -402,7 +402,7 @@ describe('entries on disk', () => {
     await store()
 
     const file = entryFile()
-    expect(path.dirname(file)).toBe(path.join(root, 'state', 'dsync', 'cache', 'resolved'))
+    expect(path.dirname(file)).toBe(path.join(root, 'state', 'dsync', 'resolved.cache'))
     expect(fs.statSync(file).mode & 0o777).toBe(0o600)
     expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700)
     expect(fs.statSync(path.dirname(path.dirname(file))).mode & 0o777).toBe(0o700)
