@@ -54,7 +54,7 @@ export async function composeMain(
   const subcommand = parsed.subcommand
   if (!FRESH.has(subcommand)) {
     const cached = lookupResolved(parsed, options)
-    if (cached) return runResolved(cached, argv, parsed, options)
+    if (cached) return runResolved(cached, argv, [subcommand, ...parsed.subArgs], options)
   }
 
   const startedAt = Date.now()
@@ -68,10 +68,10 @@ export async function composeMain(
     throw error
   }
   if (!loaded) return passthrough(argv, options)
-  const { overrideGlobals } = await import('./load.js')
   await remember(parsed, options, loaded, startedAt)
   const planned = loaded.planned
   if (!planned) return passthrough(argv, options)
+  const { overrideGlobals } = await import('./load.js')
   const args = composeArgs(planned.cli, overrideGlobals(planned), [subcommand, ...parsed.subArgs])
 
   if (planned.plan.sidecar && STARTING.has(subcommand)) {
@@ -92,14 +92,12 @@ export async function composeMain(
 function runResolved(
   cached: ResolvedCompose,
   argv: readonly string[],
-  parsed: ComposeArgv,
+  subcommand: string[],
   options: ComposeRunOptions,
 ): Promise<number> {
   for (const warning of cached.warnings) process.stderr.write(`dsync: warning: ${warning}\n`)
   if (cached.override) restoreOverride(cached.override)
-  const args = cached.globals
-    ? [...cached.globals, parsed.subcommand as string, ...parsed.subArgs]
-    : [...cached.cli.prefix, ...argv]
+  const args = cached.globals ? [...cached.globals, ...subcommand] : [...cached.cli.prefix, ...argv]
   return runComposeAttached(cached.cli, args, options)
 }
 
