@@ -2,9 +2,11 @@
  * The native_osx strategy, two-way: unison runs inside the sidecar, between a bind mount of the
  * host folder and the volume, supervised there (images/sync/dsync-entrypoint and
  * dsync-unison), so files move without the daemon. The daemon's part is small: a full pass is
- * "wait until the sidecar's worker has synced everything it has seen and a whole unison pass
- * found nothing left" (`dsync-unison flush`), which is what `up` waits for before the app
- * starts, and what `dsync flush` and `dsync sync` mean; the daemon watches nothing for it.
+ * "wait until the sidecar's worker is quiet (what it has seen is synced and no more events are
+ * on their way), then until a whole unison pass found nothing left" (`dsync-unison flush`),
+ * which is what `up` waits for before the app starts, and what `dsync flush` and `dsync sync`
+ * mean. The daemon watches nothing for it: the worker's own wait is what keeps a flush's
+ * verifying pass from counting a burst still being synced as missed.
  */
 import { lstat } from 'node:fs/promises'
 import { AbortError, DsyncError, ExitCode, ExternalError } from '../lib/errors.js'
