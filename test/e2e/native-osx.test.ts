@@ -331,6 +331,8 @@ describe('native_osx: two-way sync inside the sidecar', () => {
       main,
       'mkdir -p /app/burst && cd /app/burst && for d in $(seq 1 50); do mkdir p$d; for f in $(seq 1 100); do echo "$d/$f" > p$d/f$f.js; done; done',
     )
+    // At once, while the sidecar may still be syncing the burst: the flush waits for it, and
+    // its verifying pass must not count those changes as missed.
     await flushOk(main)
     const count = () => {
       let n = 0
